@@ -1,0 +1,834 @@
+//! The configuration file: raw serde structs, validated once into typed values.
+//!
+//! [`load`] reads `exporter.yaml`, deserializes it into the `Raw*` structs
+//! (every one `deny_unknown_fields`) and then validates every field, collecting
+//! *all* problems at once. Each [`Problem`] names the file, line, column and
+//! field, so an operator fixes a broken file in one pass. The rest of the
+//! program only sees [`Config`]: durations, compiled regexes, parsed URIs and
+//! secrets already read from their files.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::Uri;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::probe::tls;
+
+/// Default probe interval when neither the service nor `defaults:` sets one.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
+/// Default probe timeout when neither the service nor `defaults:` sets one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default cap on the bytes of an HTTP body the prober reads.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from (for messages).
+    pub path: PathBuf,
+    /// Services probed on a schedule, in file order, names unique.
+    pub services: Vec<Service>,
+}
+
+/// One scheduled service.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Unique name; the value of the `microservice` label.
+    pub name: String,
+    /// Time between the starts of two probes.
+    pub interval: Duration,
+    /// Upper bound on one whole probe; always below `interval`.
+    pub timeout: Duration,
+    /// What to probe and how.
+    pub probe: ProbeSpec,
+}
+
+/// The kind of probe and its settings.
+#[derive(Debug, Clone)]
+pub enum ProbeSpec {
+    /// An HTTP(S) request.
+    Http(HttpSpec),
+    /// A TCP connect, optionally with a TLS handshake.
+    Tcp(TcpSpec),
+}
+
+impl ProbeSpec {
+    /// `http` or `tcp`, as shown on the status page.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeSpec::Http(_) => "http",
+            ProbeSpec::Tcp(_) => "tcp",
+        }
+    }
+
+    /// The URL or address probed, for humans (never carries credentials).
+    pub fn target(&self) -> String {
+        match self {
+            ProbeSpec::Http(h) => h.url.to_string(),
+            ProbeSpec::Tcp(t) => format!("{}:{}", t.host, t.port),
+        }
+    }
+}
+
+/// A secret value read from a file or the environment. Its `Debug` and
+/// `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself; call only where it is put on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// Validated HTTP probe settings.
+#[derive(Debug, Clone)]
+pub struct HttpSpec {
+    /// Absolute `http` or `https` URI.
+    pub url: Uri,
+    /// Request method.
+    pub method: hyper::Method,
+    /// Extra request headers; values may come from `${ENV}` and are secret.
+    pub headers: Vec<(hyper::header::HeaderName, Secret)>,
+    /// Request body.
+    pub body: Option<String>,
+    /// Accepted status codes; empty means any 2xx.
+    pub valid_status_codes: Vec<u16>,
+    /// The probe fails if the body matches any of these.
+    pub fail_if_body_matches: Vec<regex::bytes::Regex>,
+    /// The probe fails if the body does not match each of these.
+    pub fail_if_body_not_matches: Vec<regex::bytes::Regex>,
+    /// Follow 3xx answers with a `Location` (at most 10 hops).
+    pub follow_redirects: bool,
+    /// TLS client settings for https.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Server name for SNI and verification, when not the URL's host.
+    pub server_name: Option<String>,
+    /// Value of the `Authorization` header, from basic auth or a bearer token.
+    pub authorization: Option<Secret>,
+    /// Bytes of body read at most; more is a `body` failure.
+    pub max_body_bytes: u64,
+}
+
+/// Validated TCP probe settings.
+#[derive(Debug, Clone)]
+pub struct TcpSpec {
+    /// Host name or IP literal.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS handshake after connecting, when set.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Server name for SNI and verification, when not `host`.
+    pub server_name: Option<String>,
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The config file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML or does not fit the schema.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        /// The config file.
+        path: String,
+        /// 1-based line, 0 when unknown.
+        line: u64,
+        /// 1-based column, 0 when unknown.
+        column: u64,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file parsed but some values are invalid; one entry per problem.
+    #[error("{}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// Every problem found, in file order.
+        problems: Vec<Problem>,
+    },
+}
+
+/// One invalid value: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The config file.
+    pub file: String,
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+    /// Dotted path of the field, e.g. `services[1].http.url`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, self.field, self.message
+        )
+    }
+}
+
+// === raw serde structs ===
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    services: Vec<RawService>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    interval: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: Spanned<String>,
+    interval: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    http: Option<RawHttp>,
+    tcp: Option<RawTcp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    url: Spanned<String>,
+    method: Option<Spanned<String>>,
+    #[serde(default)]
+    headers: BTreeMap<String, Spanned<String>>,
+    body: Option<String>,
+    #[serde(default)]
+    valid_status_codes: Vec<Spanned<u16>>,
+    #[serde(default)]
+    fail_if_body_matches: Vec<Spanned<String>>,
+    #[serde(default)]
+    fail_if_body_not_matches: Vec<Spanned<String>>,
+    follow_redirects: Option<bool>,
+    tls: Option<RawTls>,
+    basic_auth: Option<RawBasicAuth>,
+    bearer_token_file: Option<Spanned<String>>,
+    max_body_bytes: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTcp {
+    address: Spanned<String>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca_file: Option<Spanned<String>>,
+    #[serde(default)]
+    insecure_skip_verify: bool,
+    server_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    username: Spanned<String>,
+    password_file: Spanned<String>,
+}
+
+// === loading ===
+
+/// Reads and validates the configuration file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Validates configuration text; `path` names the file in messages and
+/// anchors relative `*_file` paths.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let shown = path.display().to_string();
+    let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        ConfigError::Syntax {
+            path: shown.clone(),
+            line,
+            column,
+            message: first_line(&e.to_string()),
+        }
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut v = Validator {
+        file: shown,
+        base,
+        problems: Vec::new(),
+    };
+    let config = v.config(raw, path);
+    if v.problems.is_empty() {
+        Ok(config)
+    } else {
+        v.problems.sort_by_key(|p| (p.line, p.column));
+        Err(ConfigError::Invalid {
+            problems: v.problems,
+        })
+    }
+}
+
+/// saphyr's message carries a source snippet after the first line; we print
+/// our own location, so keep only the message itself.
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or(message);
+    // saphyr prefixes "line N column M:"-style positions in some messages;
+    // strip a leading "error: " noise word if present.
+    line.trim_start_matches("error: ").to_string()
+}
+
+/// Collects problems while turning raw structs into typed values.
+pub(crate) struct Validator<'a> {
+    file: String,
+    base: &'a Path,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    /// Records a problem at the location of `at`.
+    pub(crate) fn problem<T>(&mut self, at: &Spanned<T>, field: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            line: at.referenced.line(),
+            column: at.referenced.column(),
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// Resolves a path from the config relative to the config's directory.
+    pub(crate) fn resolve_path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    /// Parses a duration at `at`, recording a problem when invalid.
+    pub(crate) fn duration(&mut self, at: &Spanned<String>, field: &str) -> Option<Duration> {
+        match parse_duration(&at.value) {
+            Ok(d) => Some(d),
+            Err(msg) => {
+                self.problem(at, field, msg);
+                None
+            }
+        }
+    }
+
+    /// Compiles a regex at `at`, recording a problem when invalid.
+    pub(crate) fn regex(&mut self, at: &Spanned<String>, field: &str) -> Option<regex::Regex> {
+        match regex::Regex::new(&at.value) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.problem(
+                    at,
+                    field,
+                    format!("invalid regex: {}", one_line(&e.to_string())),
+                );
+                None
+            }
+        }
+    }
+
+    fn bytes_regex(&mut self, at: &Spanned<String>, field: &str) -> Option<regex::bytes::Regex> {
+        match regex::bytes::Regex::new(&at.value) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.problem(
+                    at,
+                    field,
+                    format!("invalid regex: {}", one_line(&e.to_string())),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads a secret file at `at`; the message names the file, never its content.
+    fn secret_file(&mut self, at: &Spanned<String>, field: &str) -> Option<Secret> {
+        let path = self.resolve_path(&at.value);
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Some(Secret(s.trim_end_matches(['\n', '\r']).to_string())),
+            Err(e) => {
+                self.problem(at, field, format!("cannot read {}: {e}", path.display()));
+                None
+            }
+        }
+    }
+
+    /// Expands `${VAR}` references from the environment.
+    fn expand_env(&mut self, at: &Spanned<String>, field: &str) -> Option<Secret> {
+        match expand_env(&at.value) {
+            Ok(s) => Some(Secret(s)),
+            Err(msg) => {
+                self.problem(at, field, msg);
+                None
+            }
+        }
+    }
+
+    fn config(&mut self, raw: RawConfig, path: &Path) -> Config {
+        let default_interval = match &raw.defaults.interval {
+            Some(s) => self
+                .positive(s, "defaults.interval")
+                .unwrap_or(DEFAULT_INTERVAL),
+            None => DEFAULT_INTERVAL,
+        };
+        let default_timeout = match &raw.defaults.timeout {
+            Some(s) => self
+                .positive(s, "defaults.timeout")
+                .unwrap_or(DEFAULT_TIMEOUT),
+            None => DEFAULT_TIMEOUT,
+        };
+        let mut seen = HashSet::new();
+        let mut services = Vec::with_capacity(raw.services.len());
+        for (i, rs) in raw.services.into_iter().enumerate() {
+            let field = format!("services[{i}]");
+            if rs.name.value.is_empty() {
+                self.problem(&rs.name, &format!("{field}.name"), "must not be empty");
+            } else if !seen.insert(rs.name.value.clone()) {
+                let msg = format!("duplicate service name {:?}", rs.name.value);
+                self.problem(&rs.name, &format!("{field}.name"), msg);
+            }
+            if let Some(s) = self.service(rs, &field, default_interval, default_timeout) {
+                services.push(s);
+            }
+        }
+        Config {
+            path: path.to_path_buf(),
+            services,
+        }
+    }
+
+    fn positive(&mut self, at: &Spanned<String>, field: &str) -> Option<Duration> {
+        let d = self.duration(at, field)?;
+        if d.is_zero() {
+            self.problem(at, field, "must be greater than 0s");
+            return None;
+        }
+        Some(d)
+    }
+
+    fn service(
+        &mut self,
+        rs: RawService,
+        field: &str,
+        default_interval: Duration,
+        default_timeout: Duration,
+    ) -> Option<Service> {
+        let interval = match &rs.interval {
+            Some(s) => self.positive(s, &format!("{field}.interval")),
+            None => Some(default_interval),
+        };
+        let timeout = match &rs.timeout {
+            Some(s) => self.positive(s, &format!("{field}.timeout")),
+            None => Some(default_timeout.min(interval.unwrap_or(default_interval))),
+        };
+        if let (Some(i), Some(t), Some(at)) = (interval, timeout, rs.timeout.as_ref()) {
+            if t >= i {
+                let msg = format!(
+                    "timeout {} must be below interval {}",
+                    format_duration(t),
+                    format_duration(i)
+                );
+                self.problem(at, &format!("{field}.timeout"), msg);
+            }
+        }
+        let probe = match (rs.http, rs.tcp) {
+            (Some(h), None) => self.http(h, &format!("{field}.http")).map(ProbeSpec::Http),
+            (None, Some(t)) => self.tcp(t, &format!("{field}.tcp")).map(ProbeSpec::Tcp),
+            (Some(_), Some(_)) => {
+                self.problem(&rs.name, field, "set either `http` or `tcp`, not both");
+                None
+            }
+            (None, None) => {
+                self.problem(&rs.name, field, "needs an `http` or a `tcp` probe");
+                None
+            }
+        };
+        Some(Service {
+            name: rs.name.value,
+            interval: interval?,
+            timeout: timeout?,
+            probe: probe?,
+        })
+    }
+
+    fn tls(&mut self, raw: Option<&RawTls>, field: &str) -> Option<Arc<rustls::ClientConfig>> {
+        let default = RawTls::default();
+        let raw = raw.unwrap_or(&default);
+        let ca = match &raw.ca_file {
+            Some(at) => {
+                let path = self.resolve_path(&at.value);
+                match tls::load_ca(&path) {
+                    Ok(ca) => Some(ca),
+                    Err(e) => {
+                        self.problem(at, &format!("{field}.ca_file"), e.to_string());
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        Some(tls::client_config(ca, raw.insecure_skip_verify))
+    }
+
+    fn http(&mut self, h: RawHttp, field: &str) -> Option<HttpSpec> {
+        let url = match h.url.value.parse::<Uri>() {
+            Ok(u)
+                if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() =>
+            {
+                if u.authority().is_some_and(|a| a.as_str().contains('@')) {
+                    let msg =
+                        "credentials in the URL are not allowed; use basic_auth.password_file";
+                    self.problem(&h.url, &format!("{field}.url"), msg);
+                    None
+                } else {
+                    Some(u)
+                }
+            }
+            Ok(_) => {
+                let msg = format!(
+                    "{:?} is not an absolute http:// or https:// URL",
+                    h.url.value
+                );
+                self.problem(&h.url, &format!("{field}.url"), msg);
+                None
+            }
+            Err(e) => {
+                let msg = format!("invalid URL {:?}: {e}", h.url.value);
+                self.problem(&h.url, &format!("{field}.url"), msg);
+                None
+            }
+        };
+        let method = match &h.method {
+            Some(m) => match hyper::Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
+                Ok(m) => Some(m),
+                Err(_) => {
+                    self.problem(
+                        m,
+                        &format!("{field}.method"),
+                        format!("invalid method {:?}", m.value),
+                    );
+                    None
+                }
+            },
+            None => Some(hyper::Method::GET),
+        };
+        let mut headers = Vec::new();
+        for (name, value) in &h.headers {
+            let f = format!("{field}.headers.{name}");
+            let Ok(hn) = hyper::header::HeaderName::from_bytes(name.as_bytes()) else {
+                self.problem(value, &f, format!("invalid header name {name:?}"));
+                continue;
+            };
+            if let Some(v) = self.expand_env(value, &f) {
+                if hyper::header::HeaderValue::from_str(v.expose()).is_err() {
+                    self.problem(value, &f, "header value contains invalid characters");
+                } else {
+                    headers.push((hn, v));
+                }
+            }
+        }
+        let mut valid_status_codes = Vec::new();
+        for (i, c) in h.valid_status_codes.iter().enumerate() {
+            if !(100..=599).contains(&c.value) {
+                let msg = format!("{} is not an HTTP status code (100-599)", c.value);
+                self.problem(c, &format!("{field}.valid_status_codes[{i}]"), msg);
+            } else {
+                valid_status_codes.push(c.value);
+            }
+        }
+        let mut fail_if_body_matches = Vec::new();
+        for (i, r) in h.fail_if_body_matches.iter().enumerate() {
+            if let Some(r) = self.bytes_regex(r, &format!("{field}.fail_if_body_matches[{i}]")) {
+                fail_if_body_matches.push(r);
+            }
+        }
+        let mut fail_if_body_not_matches = Vec::new();
+        for (i, r) in h.fail_if_body_not_matches.iter().enumerate() {
+            if let Some(r) = self.bytes_regex(r, &format!("{field}.fail_if_body_not_matches[{i}]"))
+            {
+                fail_if_body_not_matches.push(r);
+            }
+        }
+        let authorization = match (&h.basic_auth, &h.bearer_token_file) {
+            (Some(_), Some(at)) => {
+                let msg = "set either basic_auth or bearer_token_file, not both";
+                self.problem(at, &format!("{field}.bearer_token_file"), msg);
+                None
+            }
+            (Some(ba), None) => {
+                let user = self.expand_env(&ba.username, &format!("{field}.basic_auth.username"));
+                let pass = self.secret_file(
+                    &ba.password_file,
+                    &format!("{field}.basic_auth.password_file"),
+                );
+                match (user, pass) {
+                    (Some(u), Some(p)) => Some(Secret(format!(
+                        "Basic {}",
+                        base64_encode(format!("{}:{}", u.expose(), p.expose()).as_bytes())
+                    ))),
+                    _ => None,
+                }
+            }
+            (None, Some(at)) => self
+                .secret_file(at, &format!("{field}.bearer_token_file"))
+                .map(|t| Secret(format!("Bearer {}", t.expose()))),
+            (None, None) => None,
+        };
+        let max_body_bytes = match &h.max_body_bytes {
+            Some(m) if m.value == 0 => {
+                self.problem(
+                    m,
+                    &format!("{field}.max_body_bytes"),
+                    "must be greater than 0",
+                );
+                DEFAULT_MAX_BODY_BYTES
+            }
+            Some(m) => m.value,
+            None => DEFAULT_MAX_BODY_BYTES,
+        };
+        let server_name = h.tls.as_ref().and_then(|t| t.server_name.clone());
+        let tls = self.tls(h.tls.as_ref(), &format!("{field}.tls"));
+        Some(HttpSpec {
+            url: url?,
+            method: method?,
+            headers,
+            body: h.body,
+            valid_status_codes,
+            fail_if_body_matches,
+            fail_if_body_not_matches,
+            follow_redirects: h.follow_redirects.unwrap_or(true),
+            tls: tls?,
+            server_name,
+            authorization,
+            max_body_bytes,
+        })
+    }
+
+    fn tcp(&mut self, t: RawTcp, field: &str) -> Option<TcpSpec> {
+        let addr = match split_host_port(&t.address.value) {
+            Some(hp) => Some(hp),
+            None => {
+                let msg = format!("{:?} is not host:port", t.address.value);
+                self.problem(&t.address, &format!("{field}.address"), msg);
+                None
+            }
+        };
+        let tls = match &t.tls {
+            Some(raw) => Some(self.tls(Some(raw), &format!("{field}.tls"))?),
+            None => None,
+        };
+        let (host, port) = addr?;
+        Some(TcpSpec {
+            host,
+            port,
+            tls,
+            server_name: t.tls.and_then(|t| t.server_name),
+        })
+    }
+}
+
+/// Splits `host:port` or `[v6]:port`.
+fn split_host_port(s: &str) -> Option<(String, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || port == 0 {
+        return None;
+    }
+    Some((host.to_string(), port))
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Parses a Prometheus-style duration: `500ms`, `15s`, `1m30s`, `2h`, `1d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?} (use e.g. 500ms, 15s, 1m30s)");
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            "d" => Duration::from_secs(86400),
+            _ => return Err(bad()),
+        };
+        total = u32::try_from(n)
+            .ok()
+            .and_then(|n| unit.checked_mul(n))
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(bad)?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// Formats a duration the way [`parse_duration`] reads it.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+/// Replaces each `${VAR}` with the environment variable's value.
+fn expand_env(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| "unterminated ${ reference".to_string())?;
+        let name = &after[..end];
+        match std::env::var(name) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => return Err(format!("environment variable {name:?} is not set")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Standard base64 with padding, for the `Authorization: Basic` header.
+pub fn base64_encode(input: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("1.5s").is_err());
+        assert!(parse_duration("").is_err());
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(2)), "2s");
+    }
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64_encode(b"a"), "YQ==");
+        assert_eq!(base64_encode(b"ab"), "YWI=");
+        assert_eq!(base64_encode(b""), "");
+    }
+
+    #[test]
+    fn host_port() {
+        assert_eq!(
+            split_host_port("127.0.0.1:80"),
+            Some(("127.0.0.1".into(), 80))
+        );
+        assert_eq!(split_host_port("[::1]:443"), Some(("::1".into(), 443)));
+        assert_eq!(split_host_port("nohost"), None);
+        assert_eq!(split_host_port(":80"), None);
+    }
+
+    #[test]
+    fn env_expansion() {
+        std::env::set_var("VITALS_TEST_TOKEN", "abc");
+        assert_eq!(
+            expand_env("Bearer ${VITALS_TEST_TOKEN}!"),
+            Ok("Bearer abc!".into())
+        );
+        assert!(expand_env("${VITALS_TEST_UNSET_VAR}").is_err());
+        assert!(expand_env("${OPEN").is_err());
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        assert_eq!(format!("{:?}", Secret("hunter2".into())), "<secret>");
+    }
+}

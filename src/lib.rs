@@ -1,0 +1,94 @@
+//! vitals_exporter: a Prometheus exporter for the vital signs of microservices.
+//!
+//! # Layout
+//! - [`config`]: the YAML file, validated once into typed values.
+//! - [`probe`]: one prober per kind (HTTP, TCP) reporting a [`probe::ProbeReport`].
+//! - [`schedule`]: one task per service, probing on its own interval.
+//! - [`status`]: the latest state of each service, for the status page.
+//! - [`metrics`]: every series, behind methods named for what happened.
+//! - [`web`]: the HTTP server, its endpoints and pages.
+//! - [`logging`]: logfmt/JSON output of `tracing`.
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod logging;
+pub mod metrics;
+pub mod probe;
+pub mod schedule;
+pub mod status;
+pub mod web;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use metrics::Metrics;
+use status::Board;
+use web::App;
+
+/// What the command line decides.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The configuration file.
+    pub config_file: PathBuf,
+    /// Where to listen, e.g. `:10115` or `127.0.0.1:0`.
+    pub listen_address: String,
+    /// Path that serves metrics.
+    pub telemetry_path: String,
+}
+
+/// Why the exporter could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The listen address could not be bound.
+    #[error(transparent)]
+    Bind(#[from] web::server::BindError),
+}
+
+/// Loads the configuration, starts probing and serves HTTP until `shutdown`.
+pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let config = config::load(&opts.config_file)?;
+    let metrics = Metrics::new();
+    metrics.config_loaded(true);
+    let metrics = Arc::new(metrics);
+    let board = Arc::new(Board::default());
+
+    let listener = web::server::bind(&opts.listen_address).await?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(address = %addr, telemetry_path = %opts.telemetry_path, "listening");
+    }
+    let app = Arc::new(App {
+        metrics: metrics.clone(),
+        board: board.clone(),
+        ready: AtomicBool::new(false),
+        telemetry_path: opts.telemetry_path.clone(),
+    });
+
+    let mut tasks = Vec::with_capacity(config.services.len());
+    for service in config.services {
+        board.add(&service);
+        let handle = metrics.service(
+            &service.name,
+            matches!(service.probe, config::ProbeSpec::Http(_)),
+        );
+        tasks.push(schedule::spawn(service, handle, board.clone()));
+    }
+    app.ready.store(true, Ordering::Release);
+    tracing::info!(
+        config = %opts.config_file.display(),
+        services = tasks.len(),
+        "started"
+    );
+
+    web::server::serve(listener, app, shutdown).await;
+    for t in &tasks {
+        t.abort();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

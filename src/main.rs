@@ -1,0 +1,93 @@
+//! The `vitals_exporter` binary: flags, logging, signals; the rest is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use vitals_exporter::{config, logging, Options};
+
+/// Prometheus exporter for the vital signs of microservices.
+#[derive(Debug, Parser)]
+#[command(name = "vitals_exporter", version)]
+struct Flags {
+    /// Configuration file.
+    #[arg(long = "config.file", default_value = "exporter.yaml")]
+    config_file: PathBuf,
+    /// Validate the configuration file and exit.
+    #[arg(long = "config.check")]
+    config_check: bool,
+    /// Address to listen on, e.g. `:10115` or `127.0.0.1:10115`.
+    #[arg(long = "web.listen-address", default_value = ":10115")]
+    listen_address: String,
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics")]
+    telemetry_path: String,
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+    log_level: String,
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    log_format: logging::Format,
+}
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let level = flags.log_level.parse().unwrap_or(tracing::Level::INFO);
+    logging::init(level, flags.log_format);
+
+    if flags.config_check {
+        return match config::load(&flags.config_file) {
+            Ok(c) => {
+                println!(
+                    "{}: OK ({} services)",
+                    flags.config_file.display(),
+                    c.services.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = Options {
+        config_file: flags.config_file,
+        listen_address: flags.listen_address,
+        telemetry_path: flags.telemetry_path,
+    };
+    match runtime.block_on(vitals_exporter::run(opts, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("received SIGTERM"),
+        _ = int.recv() => tracing::info!("received SIGINT"),
+    }
+}

@@ -1,0 +1,135 @@
+//! The standard `process_*` metrics, read from `/proc/self` at scrape time
+//! (prometheus-client has no process collector).
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+/// Reads `/proc/self` on every scrape.
+#[derive(Debug)]
+pub struct ProcessCollector {
+    ticks_per_second: f64,
+    page_size: f64,
+    boot_time: f64,
+}
+
+impl ProcessCollector {
+    /// Reads the constants the per-scrape figures need.
+    pub fn new() -> Self {
+        // SAFETY: sysconf only reads a system constant.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        // SAFETY: as above.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let boot_time = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("btime "))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0);
+        ProcessCollector {
+            ticks_per_second: if ticks > 0 { ticks as f64 } else { 100.0 },
+            page_size: if page > 0 { page as f64 } else { 4096.0 },
+            boot_time,
+        }
+    }
+}
+
+/// Fields of `/proc/self/stat` after the command name.
+struct Stat {
+    utime: f64,
+    stime: f64,
+    threads: f64,
+    start_ticks: f64,
+    vsize: f64,
+    rss_pages: f64,
+}
+
+fn read_stat() -> Option<Stat> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may contain spaces; fields resume after the last ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+    // Indexes are the stat(5) field numbers minus 3.
+    Some(Stat {
+        utime: num(11)?,
+        stime: num(12)?,
+        threads: num(17)?,
+        start_ticks: num(19)?,
+        vsize: num(20)?,
+        rss_pages: num(21)?,
+    })
+}
+
+fn max_fds() -> Option<f64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+fn open_fds() -> Option<f64> {
+    Some(std::fs::read_dir("/proc/self/fd").ok()?.count() as f64)
+}
+
+fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, v: f64) -> std::fmt::Result {
+    let g = ConstGauge::new(v);
+    g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        if let Some(st) = read_stat() {
+            let cpu = ConstCounter::new((st.utime + st.stime) / self.ticks_per_second);
+            cpu.encode(enc.encode_descriptor(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds",
+                None,
+                cpu.metric_type(),
+            )?)?;
+            gauge(
+                &mut enc,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                st.rss_pages * self.page_size,
+            )?;
+            gauge(
+                &mut enc,
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                st.vsize,
+            )?;
+            gauge(
+                &mut enc,
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds",
+                self.boot_time + st.start_ticks / self.ticks_per_second,
+            )?;
+            gauge(
+                &mut enc,
+                "process_threads",
+                "Number of OS threads in the process",
+                st.threads,
+            )?;
+        }
+        if let Some(n) = open_fds() {
+            gauge(
+                &mut enc,
+                "process_open_fds",
+                "Number of open file descriptors.",
+                n,
+            )?;
+        }
+        if let Some(n) = max_fds() {
+            gauge(
+                &mut enc,
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                n,
+            )?;
+        }
+        Ok(())
+    }
+}

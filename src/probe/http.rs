@@ -1,0 +1,211 @@
+//! The HTTP prober, on hyper's client connection API so that every phase
+//! (resolve, connect, tls, processing, transfer) is timed separately.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, AUTHORIZATION, HOST, LOCATION, USER_AGENT};
+use hyper::{Request, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{connect, handshake, resolve, Failure, FailureReason, Phase, ProbeReport};
+use crate::config::HttpSpec;
+
+/// Redirect hops followed at most.
+const MAX_REDIRECTS: u32 = 10;
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Probes `spec`, filling `report` as it goes.
+pub async fn probe(spec: &HttpSpec, report: &mut ProbeReport) -> Result<(), Failure> {
+    let mut uri = spec.url.clone();
+    loop {
+        let (status, location) = request(spec, &uri, report).await?;
+        let redirect = (300..400).contains(&status) && spec.follow_redirects;
+        match location {
+            Some(loc) if redirect => {
+                if report.redirects >= MAX_REDIRECTS {
+                    return Err(Failure::new(
+                        FailureReason::Other,
+                        format!("more than {MAX_REDIRECTS} redirects"),
+                    ));
+                }
+                report.redirects += 1;
+                uri = join(&uri, &loc).ok_or_else(|| {
+                    Failure::new(
+                        FailureReason::Other,
+                        format!("bad redirect location {loc:?}"),
+                    )
+                })?;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// One request/response exchange on a fresh connection. Returns the status
+/// and, for a redirect, its `Location`.
+async fn request(
+    spec: &HttpSpec,
+    uri: &Uri,
+    report: &mut ProbeReport,
+) -> Result<(u16, Option<String>), Failure> {
+    let https = uri.scheme_str() == Some("https");
+    let host = uri.host().unwrap_or_default();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let addrs = resolve(host, port, report).await?;
+    let tcp = connect(&addrs, report).await?;
+    let io: Box<dyn Io> = if https {
+        let name = spec
+            .server_name
+            .as_deref()
+            .unwrap_or(host.trim_start_matches('[').trim_end_matches(']'));
+        Box::new(handshake(tcp, &spec.tls, name, report).await?)
+    } else {
+        Box::new(tcp)
+    };
+
+    let t = Instant::now();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| Failure::new(FailureReason::Other, format!("HTTP handshake: {e}")))?;
+    // The connection task ends when the exchange is over or the probe is dropped.
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or(host);
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut req = Request::builder()
+        .method(spec.method.clone())
+        .uri(path)
+        .header(HOST, authority)
+        .header(
+            USER_AGENT,
+            concat!("vitals_exporter/", env!("CARGO_PKG_VERSION")),
+        );
+    for (name, value) in &spec.headers {
+        req = req.header(name, value.expose());
+    }
+    if let Some(auth) = &spec.authorization {
+        let mut v = HeaderValue::from_str(auth.expose())
+            .map_err(|_| Failure::new(FailureReason::Other, "invalid authorization value"))?;
+        v.set_sensitive(true);
+        req = req.header(AUTHORIZATION, v);
+    }
+    let body = Full::new(Bytes::from(spec.body.clone().unwrap_or_default()));
+    let req = req
+        .body(body)
+        .map_err(|e| Failure::new(FailureReason::Other, format!("building request: {e}")))?;
+    let resp = sender.send_request(req).await;
+    report.add_phase(Phase::Processing, t.elapsed());
+    let resp =
+        resp.map_err(|e| Failure::new(FailureReason::Other, format!("HTTP request: {e}")))?;
+    let status = resp.status().as_u16();
+    report.http_status = Some(status);
+    let location = resp
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+
+    let t = Instant::now();
+    let body = read_body(resp.into_body(), spec.max_body_bytes, report).await;
+    report.add_phase(Phase::Transfer, t.elapsed());
+    let body = body?;
+
+    if location.is_some() && (300..400).contains(&status) && spec.follow_redirects {
+        return Ok((status, location));
+    }
+    let ok = if spec.valid_status_codes.is_empty() {
+        (200..300).contains(&status)
+    } else {
+        spec.valid_status_codes.contains(&status)
+    };
+    if !ok {
+        return Err(Failure::new(
+            FailureReason::Status,
+            format!("status {status} not accepted"),
+        ));
+    }
+    if let Some(r) = spec.fail_if_body_matches.iter().find(|r| r.is_match(&body)) {
+        return Err(Failure::new(
+            FailureReason::Body,
+            format!("body matched {:?}", r.as_str()),
+        ));
+    }
+    if let Some(r) = spec
+        .fail_if_body_not_matches
+        .iter()
+        .find(|r| !r.is_match(&body))
+    {
+        return Err(Failure::new(
+            FailureReason::Body,
+            format!("body did not match {:?}", r.as_str()),
+        ));
+    }
+    Ok((status, None))
+}
+
+/// Reads the body, failing once it exceeds `max` bytes.
+async fn read_body(
+    mut body: hyper::body::Incoming,
+    max: u64,
+    report: &mut ProbeReport,
+) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| Failure::new(FailureReason::Other, format!("reading body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            report.body_bytes += data.len() as u64;
+            if report.body_bytes > max {
+                return Err(Failure::new(
+                    FailureReason::Body,
+                    format!("body larger than max_body_bytes ({max})"),
+                ));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
+}
+
+/// Resolves a `Location` against the URI it came from.
+fn join(base: &Uri, location: &str) -> Option<Uri> {
+    if let Ok(u) = location.parse::<Uri>() {
+        if u.scheme().is_some() && u.host().is_some() {
+            return matches!(u.scheme_str(), Some("http") | Some("https")).then_some(u);
+        }
+    }
+    let mut parts = base.clone().into_parts();
+    let path = if location.starts_with('/') {
+        location.to_string()
+    } else {
+        let current = base.path();
+        let dir = &current[..current.rfind('/').map_or(0, |i| i + 1)];
+        format!("{dir}{location}")
+    };
+    parts.path_and_query = Some(path.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join;
+    use hyper::Uri;
+
+    #[test]
+    fn redirect_targets() {
+        let base: Uri = "http://a:1/x/y?q".parse().unwrap();
+        assert_eq!(join(&base, "/z").unwrap().to_string(), "http://a:1/z");
+        assert_eq!(join(&base, "z").unwrap().to_string(), "http://a:1/x/z");
+        assert_eq!(
+            join(&base, "https://b/c").unwrap().to_string(),
+            "https://b/c"
+        );
+        assert!(join(&base, "ftp://b/c").is_none());
+    }
+}

@@ -1,0 +1,120 @@
+//! The HTTP endpoints: `/metrics`, `/-/healthy`, `/-/ready` and the status page.
+
+mod pages;
+pub mod server;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::metrics::Metrics;
+use crate::status::Board;
+
+/// Content type of Prometheus text format 0.0.4.
+pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Content type of OpenMetrics text 1.0.0.
+pub const OPENMETRICS_FORMAT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct App {
+    /// Every metric.
+    pub metrics: Arc<Metrics>,
+    /// Latest service states.
+    pub board: Arc<Board>,
+    /// Set once the config is loaded and the first probe round started.
+    pub ready: AtomicBool,
+    /// Path that serves metrics (`--web.telemetry-path`).
+    pub telemetry_path: String,
+}
+
+type Body = Full<Bytes>;
+
+/// Routes one request.
+pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
+    let path = req.uri().path();
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are allowed\n",
+        );
+    }
+    if path == app.telemetry_path {
+        return metrics(app, req);
+    }
+    match path {
+        "/" => html(pages::status_page(app)),
+        "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
+        "/-/ready" if app.ready.load(Ordering::Acquire) => text(StatusCode::OK, "Ready\n"),
+        "/-/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "Not ready\n"),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn metrics<B>(app: &App, req: &Request<B>) -> Response<Body> {
+    let openmetrics = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(wants_openmetrics);
+    let body = app.metrics.encode(openmetrics);
+    let ct = if openmetrics {
+        OPENMETRICS_FORMAT
+    } else {
+        TEXT_FORMAT
+    };
+    respond(StatusCode::OK, ct, body.into())
+}
+
+/// True when the `Accept` header lists OpenMetrics text with a q above 0
+/// (Prometheus lists it first by default).
+fn wants_openmetrics(accept: &str) -> bool {
+    accept.split(',').any(|part| {
+        let mut it = part.split(';').map(str::trim);
+        let media = it.next().unwrap_or("");
+        let q_zero = it.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        media.eq_ignore_ascii_case("application/openmetrics-text") && !q_zero
+    })
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    respond(
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::from_static(body.as_bytes()),
+    )
+}
+
+fn html(body: String) -> Response<Body> {
+    respond(StatusCode::OK, "text/html; charset=utf-8", body.into())
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_openmetrics;
+
+    #[test]
+    fn accept_negotiation() {
+        let prom = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        assert!(wants_openmetrics(prom));
+        assert!(!wants_openmetrics("text/plain;version=0.0.4"));
+        assert!(!wants_openmetrics("*/*"));
+        assert!(!wants_openmetrics("application/openmetrics-text;q=0"));
+    }
+}

@@ -52,7 +52,7 @@ pub struct Service {
 #[derive(Debug, Clone)]
 pub enum ProbeSpec {
     /// An HTTP(S) request.
-    Http(HttpSpec),
+    Http(Box<HttpSpec>),
     /// A TCP connect, optionally with a TLS handshake.
     Tcp(TcpSpec),
 }
@@ -284,11 +284,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
+        let message = first_line(&e.to_string());
+        let message = match field_at(text, line, column) {
+            Some(field) => format!("{field}: {message}"),
+            None => message,
+        };
         ConfigError::Syntax {
             path: shown.clone(),
             line,
             column,
-            message: first_line(&e.to_string()),
+            message,
         }
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -308,13 +313,35 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     }
 }
 
-/// saphyr's message carries a source snippet after the first line; we print
-/// our own location, so keep only the message itself.
+/// saphyr's message repeats the location and appends a source snippet; we
+/// print our own location, so keep only the message itself.
 fn first_line(message: &str) -> String {
     let line = message.lines().next().unwrap_or(message);
-    // saphyr prefixes "line N column M:"-style positions in some messages;
-    // strip a leading "error: " noise word if present.
-    line.trim_start_matches("error: ").to_string()
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((_, rest)) => rest,
+        None => line,
+    }
+    .trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable")
+    .to_string()
+}
+
+/// The YAML key at or just before `line:column`, to name the field of a
+/// syntax error (saphyr reports positions, not paths).
+fn field_at(text: &str, line: u64, column: u64) -> Option<String> {
+    let src = text.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let col = usize::try_from(column).ok()?.saturating_sub(1).min(src.len());
+    let is_key = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    // A key starting at the column, e.g. an unknown or duplicate key.
+    let at = &src[col..];
+    let key_len = at.find(|c: char| !is_key(c)).unwrap_or(at.len());
+    if key_len > 0 && at[key_len..].starts_with(':') {
+        return Some(at[..key_len].to_string());
+    }
+    // Otherwise the key whose value sits at the column.
+    let before = src[..col].trim_end().strip_suffix(':')?;
+    let start = before.rfind(|c: char| !is_key(c)).map_or(0, |i| i + 1);
+    (start < before.len()).then(|| before[start..].to_string())
 }
 
 /// Collects problems while turning raw structs into typed values.
@@ -352,21 +379,6 @@ impl Validator<'_> {
             Ok(d) => Some(d),
             Err(msg) => {
                 self.problem(at, field, msg);
-                None
-            }
-        }
-    }
-
-    /// Compiles a regex at `at`, recording a problem when invalid.
-    pub(crate) fn regex(&mut self, at: &Spanned<String>, field: &str) -> Option<regex::Regex> {
-        match regex::Regex::new(&at.value) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                self.problem(
-                    at,
-                    field,
-                    format!("invalid regex: {}", one_line(&e.to_string())),
-                );
                 None
             }
         }
@@ -477,7 +489,7 @@ impl Validator<'_> {
             }
         }
         let probe = match (rs.http, rs.tcp) {
-            (Some(h), None) => self.http(h, &format!("{field}.http")).map(ProbeSpec::Http),
+            (Some(h), None) => self.http(h, &format!("{field}.http")).map(|h| ProbeSpec::Http(Box::new(h))),
             (None, Some(t)) => self.tcp(t, &format!("{field}.tcp")).map(ProbeSpec::Tcp),
             (Some(_), Some(_)) => {
                 self.problem(&rs.name, field, "set either `http` or `tcp`, not both");

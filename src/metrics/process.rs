@@ -118,7 +118,7 @@ impl Collector for ProcessCollector {
             gauge(
                 &mut enc,
                 "process_open_fds",
-                "Number of open file descriptors.",
+                "Number of open file descriptors",
                 n,
             )?;
         }

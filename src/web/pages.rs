@@ -71,9 +71,9 @@ table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px soli
     );
     for (name, s) in &services {
         let since = now.duration_since(s.since).unwrap_or_default().as_secs();
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td>{}</td><td class=\"{state}\">{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td class=\"{state}\">{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(name),
             ago(since),
             s.kind,

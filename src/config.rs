@@ -329,8 +329,13 @@ fn first_line(message: &str) -> String {
 /// The YAML key at or just before `line:column`, to name the field of a
 /// syntax error (saphyr reports positions, not paths).
 fn field_at(text: &str, line: u64, column: u64) -> Option<String> {
-    let src = text.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
-    let col = usize::try_from(column).ok()?.saturating_sub(1).min(src.len());
+    let src = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let col = usize::try_from(column)
+        .ok()?
+        .saturating_sub(1)
+        .min(src.len());
     let is_key = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
     // A key starting at the column, e.g. an unknown or duplicate key.
     let at = &src[col..];
@@ -489,7 +494,9 @@ impl Validator<'_> {
             }
         }
         let probe = match (rs.http, rs.tcp) {
-            (Some(h), None) => self.http(h, &format!("{field}.http")).map(|h| ProbeSpec::Http(Box::new(h))),
+            (Some(h), None) => self
+                .http(h, &format!("{field}.http"))
+                .map(|h| ProbeSpec::Http(Box::new(h))),
             (None, Some(t)) => self.tcp(t, &format!("{field}.tcp")).map(ProbeSpec::Tcp),
             (Some(_), Some(_)) => {
                 self.problem(&rs.name, field, "set either `http` or `tcp`, not both");

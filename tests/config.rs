@@ -9,7 +9,11 @@ const DIR: &str = "tests/fixtures/config";
 
 #[test]
 fn good_config_passes() {
-    let (code, out, err) = run_bin(&["--config.check", "--config.file", &format!("{DIR}/good.yaml")]);
+    let (code, out, err) = run_bin(&[
+        "--config.check",
+        "--config.file",
+        &format!("{DIR}/good.yaml"),
+    ]);
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(out, format!("{DIR}/good.yaml: OK (3 services)\n"));
 }
@@ -45,12 +49,22 @@ fn bad_configs_fail_with_exact_messages() {
 fn bad_config_refuses_to_start() {
     let (code, _, err) = run_bin(&["--config.file", &format!("{DIR}/bad-type.yaml")]);
     assert_eq!(code, 1);
-    assert_eq!(err.lines().last().unwrap(), format!("{DIR}/bad-type.yaml:5:23: max_body_bytes: invalid u64"));
+    assert_eq!(
+        err.lines().last().unwrap(),
+        format!("{DIR}/bad-type.yaml:5:23: max_body_bytes: invalid u64")
+    );
 }
 
 #[test]
 fn missing_config_names_the_file() {
-    let (code, _, err) = run_bin(&["--config.check", "--config.file", "/nonexistent/vitals.yaml"]);
+    let (code, _, err) = run_bin(&[
+        "--config.check",
+        "--config.file",
+        "/nonexistent/vitals.yaml",
+    ]);
     assert_eq!(code, 1);
-    assert_eq!(err, "/nonexistent/vitals.yaml: cannot read: No such file or directory (os error 2)\n");
+    assert_eq!(
+        err,
+        "/nonexistent/vitals.yaml: cannot read: No such file or directory (os error 2)\n"
+    );
 }

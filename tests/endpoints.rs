@@ -32,7 +32,12 @@ fn promtool_check_metrics_is_clean() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool is installed by scripts/install-test-deps.sh");
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let report = format!(
         "{}{}",
@@ -52,8 +57,14 @@ fn text_and_openmetrics_formats() {
     assert_eq!(status, 200);
     assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8");
     assert!(!body.contains("# EOF"));
-    assert_eq!(sample(&body, "vitals_config_last_reload_successful"), Some(1.0));
-    assert!(body.contains("\nvitals_build_info{version=\"0.1.0\",revision=\""), "{body}");
+    assert_eq!(
+        sample(&body, "vitals_config_last_reload_successful"),
+        Some(1.0)
+    );
+    assert!(
+        body.contains("\nvitals_build_info{version=\"0.1.0\",revision=\""),
+        "{body}"
+    );
     for name in [
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",
@@ -66,10 +77,16 @@ fn text_and_openmetrics_formats() {
     let (status, ct, body) = http_get(
         e.addr,
         "/metrics",
-        &[("Accept", "application/openmetrics-text;version=1.0.0;q=0.6,text/plain;version=0.0.4;q=0.3")],
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0;q=0.6,text/plain;version=0.0.4;q=0.3",
+        )],
     );
     assert_eq!(status, 200);
-    assert_eq!(ct, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert_eq!(
+        ct,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
     assert!(body.ends_with("# EOF\n"), "{body}");
 }
 
@@ -80,9 +97,13 @@ fn every_series_exists_from_start() {
     let (_srv, cfg) = config_with_one_service();
     let e = Exporter::start(&cfg);
     let body = e.metrics();
-    for reason in ["dns", "connect", "tls", "timeout", "status", "body", "other"] {
+    for reason in [
+        "dns", "connect", "tls", "timeout", "status", "body", "other",
+    ] {
         for svc in ["web", "db"] {
-            let s = format!("vitals_probe_failures_total{{microservice=\"{svc}\",reason=\"{reason}\"}}");
+            let s = format!(
+                "vitals_probe_failures_total{{microservice=\"{svc}\",reason=\"{reason}\"}}"
+            );
             assert!(sample(&body, &s).is_some(), "{s} missing");
         }
     }
@@ -93,15 +114,23 @@ fn health_ready_status_page_and_404() {
     let (_srv, cfg) = config_with_one_service();
     let e = Exporter::start(&cfg);
     assert_eq!(e.get("/-/healthy").0, 200);
-    wait_for("ready", std::time::Duration::from_secs(5), || e.get("/-/ready").0 == 200);
+    wait_for("ready", std::time::Duration::from_secs(5), || {
+        e.get("/-/ready").0 == 200
+    });
     e.wait_value("vitals_probes_total{microservice=\"db\"}", 1.0);
     e.wait_value("vitals_probes_total{microservice=\"web\"}", 1.0);
     let (status, ct, page) = e.get("/");
     assert_eq!(status, 200);
     assert_eq!(ct, "text/html; charset=utf-8");
     assert!(page.contains("<p>1 up, 1 down, 2 in all.</p>"), "{page}");
-    assert!(page.contains("<td>web</td><td class=\"up\">up</td>"), "{page}");
-    assert!(page.contains("<td>db</td><td class=\"down\">down</td>"), "{page}");
+    assert!(
+        page.contains("<td>web</td><td class=\"up\">up</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>db</td><td class=\"down\">down</td>"),
+        "{page}"
+    );
     assert!(page.contains("connect: connecting to 127.0.0.1:"), "{page}");
     assert_eq!(e.get("/nope").0, 404);
 }
@@ -124,13 +153,22 @@ fn custom_telemetry_path_and_graceful_stop() {
 #[test]
 fn json_logs() {
     let (_srv, cfg) = config_with_one_service();
-    let e = Exporter::start_with(&cfg, &["--log.format", "json"], tempfile::tempdir().unwrap());
-    wait_for("state change logged", std::time::Duration::from_secs(5), || {
-        e.log().contains("\"message\":\"service is down\"")
-    });
+    let e = Exporter::start_with(
+        &cfg,
+        &["--log.format", "json"],
+        tempfile::tempdir().unwrap(),
+    );
+    wait_for(
+        "state change logged",
+        std::time::Duration::from_secs(5),
+        || e.log().contains("\"message\":\"service is down\""),
+    );
     let log = e.log();
     for line in log.lines() {
-        assert!(line.starts_with('{') && line.ends_with('}'), "not JSON: {line}");
+        assert!(
+            line.starts_with('{') && line.ends_with('}'),
+            "not JSON: {line}"
+        );
     }
     assert!(log.contains("\"level\":\"WARN\""), "{log}");
     assert!(log.contains("\"microservice\":\"db\""), "{log}");
@@ -145,5 +183,8 @@ fn unbindable_address_is_an_error() {
         "127.0.0.1:99999",
     ]);
     assert_eq!(code, 1);
-    assert!(err.ends_with("cannot listen on 127.0.0.1:99999: invalid port value\n"), "{err}");
+    assert!(
+        err.ends_with("cannot listen on 127.0.0.1:99999: invalid port value\n"),
+        "{err}"
+    );
 }

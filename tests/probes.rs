@@ -12,39 +12,56 @@ fn one_http(name: &str, http: &str) -> String {
 }
 
 fn failures(e: &Exporter, name: &str) -> Vec<(String, f64)> {
-    ["dns", "connect", "tls", "timeout", "status", "body", "other"]
-        .iter()
-        .map(|r| {
-            let v = e
-                .value(&format!(
-                    "vitals_probe_failures_total{{microservice=\"{name}\",reason=\"{r}\"}}"
-                ))
-                .unwrap_or(-1.0);
-            (r.to_string(), v)
-        })
-        .collect()
+    [
+        "dns", "connect", "tls", "timeout", "status", "body", "other",
+    ]
+    .iter()
+    .map(|r| {
+        let v = e
+            .value(&format!(
+                "vitals_probe_failures_total{{microservice=\"{name}\",reason=\"{r}\"}}"
+            ))
+            .unwrap_or(-1.0);
+        (r.to_string(), v)
+    })
+    .collect()
 }
 
 /// Asserts that exactly one failure happened, with `reason`.
 fn assert_one_failure(e: &Exporter, name: &str, reason: &str) {
-    e.wait_value(&format!("vitals_probes_total{{microservice=\"{name}\"}}"), 1.0);
+    e.wait_value(
+        &format!("vitals_probes_total{{microservice=\"{name}\"}}"),
+        1.0,
+    );
     let got = failures(e, name);
     for (r, v) in &got {
         let want = if r == reason { 1.0 } else { 0.0 };
         assert_eq!(*v, want, "failures by reason: {got:?}\nlog:\n{}", e.log());
     }
-    assert_eq!(e.value(&format!("vitals_up{{microservice=\"{name}\"}}")), Some(0.0));
+    assert_eq!(
+        e.value(&format!("vitals_up{{microservice=\"{name}\"}}")),
+        Some(0.0)
+    );
 }
 
 #[test]
 fn http_200_is_up() {
     let srv = TestServer::http(|_| Reply::new(200, "all good"));
-    let e = Exporter::start(&one_http("web", &format!("      url: {}\n", srv.url("/health"))));
+    let e = Exporter::start(&one_http(
+        "web",
+        &format!("      url: {}\n", srv.url("/health")),
+    ));
     e.wait_value("vitals_probes_total{microservice=\"web\"}", 1.0);
     assert_eq!(e.value("vitals_up{microservice=\"web\"}"), Some(1.0));
-    assert_eq!(e.value("vitals_probe_http_status_code{microservice=\"web\"}"), Some(200.0));
+    assert_eq!(
+        e.value("vitals_probe_http_status_code{microservice=\"web\"}"),
+        Some(200.0)
+    );
     assert!(failures(&e, "web").iter().all(|(_, v)| *v == 0.0));
-    assert_eq!(e.value("vitals_probe_duration_seconds_count{microservice=\"web\"}"), Some(1.0));
+    assert_eq!(
+        e.value("vitals_probe_duration_seconds_count{microservice=\"web\"}"),
+        Some(1.0)
+    );
     let seen = srv.seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].method, "GET");
@@ -66,8 +83,13 @@ fn http_500_fails_with_status() {
     let srv = TestServer::http(|_| Reply::new(500, "boom"));
     let e = Exporter::start(&one_http("api", &format!("      url: {}\n", srv.url("/"))));
     assert_one_failure(&e, "api", "status");
-    assert_eq!(e.value("vitals_probe_http_status_code{microservice=\"api\"}"), Some(500.0));
-    assert!(e.log().contains("msg=\"service is down\" microservice=api reason=status"));
+    assert_eq!(
+        e.value("vitals_probe_http_status_code{microservice=\"api\"}"),
+        Some(500.0)
+    );
+    assert!(e
+        .log()
+        .contains("msg=\"service is down\" microservice=api reason=status"));
 }
 
 #[test]
@@ -94,7 +116,9 @@ fn slow_target_times_out() {
     let e = Exporter::start(&cfg);
     assert_one_failure(&e, "slow", "timeout");
     // The probe gave up at its timeout, not when the server answered.
-    let d = e.value("vitals_probe_last_duration_seconds{microservice=\"slow\"}").unwrap();
+    let d = e
+        .value("vitals_probe_last_duration_seconds{microservice=\"slow\"}")
+        .unwrap();
     assert!((0.3..1.5).contains(&d), "duration {d}");
 }
 
@@ -110,18 +134,29 @@ fn slow_target_does_not_delay_others() {
     let e = Exporter::start(&cfg);
     // While the slow probe hangs for 4 s, the fast one keeps its 100 ms pace.
     wait_for("10 fast probes", Duration::from_secs(3), || {
-        e.value("vitals_probes_total{microservice=\"fast\"}").unwrap_or(0.0) >= 10.0
+        e.value("vitals_probes_total{microservice=\"fast\"}")
+            .unwrap_or(0.0)
+            >= 10.0
     });
-    assert_eq!(e.value("vitals_probes_total{microservice=\"slow\"}"), Some(0.0));
+    assert_eq!(
+        e.value("vitals_probes_total{microservice=\"slow\"}"),
+        Some(0.0)
+    );
     assert_eq!(e.value("vitals_up{microservice=\"fast\"}"), Some(1.0));
 }
 
 #[test]
 fn connection_refused_is_connect_failure() {
     let port = closed_port();
-    let e = Exporter::start(&one_http("gone", &format!("      url: http://127.0.0.1:{port}/\n")));
+    let e = Exporter::start(&one_http(
+        "gone",
+        &format!("      url: http://127.0.0.1:{port}/\n"),
+    ));
     assert_one_failure(&e, "gone", "connect");
-    assert_eq!(e.value("vitals_probe_http_status_code{microservice=\"gone\"}"), Some(0.0));
+    assert_eq!(
+        e.value("vitals_probe_http_status_code{microservice=\"gone\"}"),
+        Some(0.0)
+    );
 }
 
 #[test]
@@ -129,7 +164,10 @@ fn unresolvable_host_is_dns_failure() {
     // A 64-byte label is not a valid DNS name: the resolver refuses it
     // without sending a query, so the test stays off the network.
     let host = format!("{}.invalid", "a".repeat(64));
-    let e = Exporter::start(&one_http("nxdomain", &format!("      url: http://{host}/\n")));
+    let e = Exporter::start(&one_http(
+        "nxdomain",
+        &format!("      url: http://{host}/\n"),
+    ));
     assert_one_failure(&e, "nxdomain", "dns");
 }
 
@@ -175,10 +213,22 @@ fn redirects_are_followed_or_not() {
     e.wait_value("vitals_probes_total{microservice=\"follow\"}", 1.0);
     e.wait_value("vitals_probes_total{microservice=\"nofollow\"}", 1.0);
     assert_eq!(e.value("vitals_up{microservice=\"follow\"}"), Some(1.0));
-    assert_eq!(e.value("vitals_probe_http_status_code{microservice=\"follow\"}"), Some(200.0));
+    assert_eq!(
+        e.value("vitals_probe_http_status_code{microservice=\"follow\"}"),
+        Some(200.0)
+    );
     assert_eq!(e.value("vitals_up{microservice=\"nofollow\"}"), Some(0.0));
-    assert_eq!(e.value("vitals_probe_http_status_code{microservice=\"nofollow\"}"), Some(302.0));
-    let paths: Vec<String> = srv.seen.lock().unwrap().iter().map(|s| s.path.clone()).collect();
+    assert_eq!(
+        e.value("vitals_probe_http_status_code{microservice=\"nofollow\"}"),
+        Some(302.0)
+    );
+    let paths: Vec<String> = srv
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.path.clone())
+        .collect();
     assert_eq!(paths.iter().filter(|p| *p == "/old").count(), 2);
     assert_eq!(paths.iter().filter(|p| *p == "/new").count(), 1);
 }
@@ -197,8 +247,15 @@ fn self_signed_tls() {
     );
     let e = Exporter::start(&cfg);
     for name in ["trusted", "insecure", "tcp-tls"] {
-        e.wait_value(&format!("vitals_probes_total{{microservice=\"{name}\"}}"), 1.0);
-        assert_eq!(e.value(&format!("vitals_up{{microservice=\"{name}\"}}")), Some(1.0), "{name}");
+        e.wait_value(
+            &format!("vitals_probes_total{{microservice=\"{name}\"}}"),
+            1.0,
+        );
+        assert_eq!(
+            e.value(&format!("vitals_up{{microservice=\"{name}\"}}")),
+            Some(1.0),
+            "{name}"
+        );
         assert_eq!(
             e.value(&format!(
                 "vitals_probe_tls_earliest_cert_expiry_timestamp_seconds{{microservice=\"{name}\"}}"
@@ -237,11 +294,21 @@ fn basic_auth_and_secret_never_shown() {
     e.wait_value("vitals_probes_total{microservice=\"good\"}", 1.0);
     assert_eq!(e.value("vitals_up{microservice=\"good\"}"), Some(1.0));
     assert_one_failure(&e, "bad", "status");
-    assert_eq!(e.value("vitals_probe_http_status_code{microservice=\"bad\"}"), Some(401.0));
+    assert_eq!(
+        e.value("vitals_probe_http_status_code{microservice=\"bad\"}"),
+        Some(401.0)
+    );
     let (_, _, page) = e.get("/");
-    for (what, text) in [("metrics", e.metrics()), ("status page", page), ("log", e.log())] {
+    for (what, text) in [
+        ("metrics", e.metrics()),
+        ("status page", page),
+        ("log", e.log()),
+    ] {
         assert!(!text.contains(SECRET), "secret leaked in {what}");
-        assert!(!text.contains("czNjcjN0"), "encoded secret leaked in {what}");
+        assert!(
+            !text.contains("czNjcjN0"),
+            "encoded secret leaked in {what}"
+        );
     }
 }
 
@@ -258,7 +325,10 @@ fn tcp_probe() {
     assert_eq!(e.value("vitals_up{microservice=\"open\"}"), Some(1.0));
     assert_one_failure(&e, "closed", "connect");
     // TCP services have no HTTP status series.
-    assert_eq!(e.value("vitals_probe_http_status_code{microservice=\"open\"}"), None);
+    assert_eq!(
+        e.value("vitals_probe_http_status_code{microservice=\"open\"}"),
+        None
+    );
 }
 
 #[test]
@@ -280,17 +350,30 @@ fn state_changes_are_logged_and_timestamped() {
     );
     let e = Exporter::start(&cfg);
     e.wait_value("vitals_up{microservice=\"flappy\"}", 1.0);
-    let first = e.value("vitals_state_change_timestamp_seconds{microservice=\"flappy\"}").unwrap();
+    let first = e
+        .value("vitals_state_change_timestamp_seconds{microservice=\"flappy\"}")
+        .unwrap();
     healthy.store(false, Ordering::SeqCst);
     e.wait_value("vitals_up{microservice=\"flappy\"}", 0.0);
-    let second = e.value("vitals_state_change_timestamp_seconds{microservice=\"flappy\"}").unwrap();
+    let second = e
+        .value("vitals_state_change_timestamp_seconds{microservice=\"flappy\"}")
+        .unwrap();
     assert!(second > first, "{second} > {first}");
     healthy.store(true, Ordering::SeqCst);
     e.wait_value("vitals_up{microservice=\"flappy\"}", 1.0);
     wait_for("recovery log line", Duration::from_secs(5), || {
-        e.log().contains("msg=\"service recovered\" microservice=flappy previous_state=down")
+        e.log()
+            .contains("msg=\"service recovered\" microservice=flappy previous_state=down")
     });
     let log = e.log();
-    assert_eq!(log.matches("msg=\"service is down\" microservice=flappy").count(), 1);
-    assert_eq!(log.matches("msg=\"service is up\" microservice=flappy").count(), 1);
+    assert_eq!(
+        log.matches("msg=\"service is down\" microservice=flappy")
+            .count(),
+        1
+    );
+    assert_eq!(
+        log.matches("msg=\"service is up\" microservice=flappy")
+            .count(),
+        1
+    );
 }

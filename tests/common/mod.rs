@@ -139,7 +139,10 @@ impl Exporter {
             if let Some(s) = self.child.try_wait().expect("wait") {
                 return s;
             }
-            assert!(Instant::now() < deadline, "exporter did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "exporter did not stop on SIGTERM"
+            );
             thread::sleep(Duration::from_millis(10));
         }
     }
@@ -193,7 +196,10 @@ fn parse_response(raw: &[u8]) -> (u16, String, String) {
                 .then(|| v.trim().to_string())
         })
         .unwrap_or_default();
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -218,13 +224,11 @@ fn dechunk(mut s: &str) -> String {
 /// in Prometheus text; `None` when absent.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
     let (name, want) = split_series(series);
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (s, v) = l.rsplit_once(' ')?;
-            let (n, labels) = split_series(s);
-            (n == name && labels == want).then(|| v.parse().ok())?
-        })
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (s, v) = l.rsplit_once(' ')?;
+        let (n, labels) = split_series(s);
+        (n == name && labels == want).then(|| v.parse().ok())?
+    })
 }
 
 fn split_series(s: &str) -> (&str, Vec<String>) {
@@ -317,12 +321,15 @@ impl TestServer {
         let (h2, s2) = (hits.clone(), seen.clone());
         thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
-                let (handler, hits, seen, tls) = (handler.clone(), h2.clone(), s2.clone(), tls.clone());
+                let (handler, hits, seen, tls) =
+                    (handler.clone(), h2.clone(), s2.clone(), tls.clone());
                 thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
                     match tls {
                         Some(cfg) => {
-                            let Ok(conn) = rustls::ServerConnection::new(cfg) else { return };
+                            let Ok(conn) = rustls::ServerConnection::new(cfg) else {
+                                return;
+                            };
                             let mut s = rustls::StreamOwned::new(conn, stream);
                             serve_one(&mut s, &handler, &hits, &seen);
                         }
@@ -346,7 +353,12 @@ impl TestServer {
     }
 }
 
-fn serve_one(s: &mut (impl Read + Write), handler: &Handler, hits: &AtomicUsize, seen: &Mutex<Vec<Seen>>) {
+fn serve_one(
+    s: &mut (impl Read + Write),
+    handler: &Handler,
+    hits: &AtomicUsize,
+    seen: &Mutex<Vec<Seen>>,
+) {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -388,7 +400,8 @@ fn serve_one(s: &mut (impl Read + Write), handler: &Handler, hits: &AtomicUsize,
 /// (Unix seconds); returns the server config and the PEM of the certificate.
 pub fn self_signed(not_after: (i32, u8, u8)) -> (Arc<rustls::ServerConfig>, String, i64) {
     let mut params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
     params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
     let expiry = params.not_after.unix_timestamp();
     let key = rcgen::KeyPair::generate().unwrap();

@@ -17,6 +17,7 @@ use hyper::Uri;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::logs::config::{validate_logs, LogSource, RawLog};
 use crate::probe::tls;
 
 /// Default probe interval when neither the service nor `defaults:` sets one.
@@ -33,6 +34,8 @@ pub struct Config {
     pub path: PathBuf,
     /// Services probed on a schedule, in file order, names unique.
     pub services: Vec<Service>,
+    /// Log files followed and counted.
+    pub logs: Vec<LogSource>,
 }
 
 /// One scheduled service.
@@ -200,6 +203,8 @@ struct RawConfig {
     defaults: RawDefaults,
     #[serde(default)]
     services: Vec<RawService>,
+    #[serde(default)]
+    logs: Vec<RawLog>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -453,9 +458,11 @@ impl Validator<'_> {
                 services.push(s);
             }
         }
+        let logs = validate_logs(self, raw.logs, &seen);
         Config {
             path: path.to_path_buf(),
             services,
+            logs,
         }
     }
 

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`config`]: the YAML file, validated once into typed values.
 //! - [`probe`]: one prober per kind (HTTP, TCP) reporting a [`probe::ProbeReport`].
+//! - [`logs`]: following log files, counting levels and patterns.
 //! - [`schedule`]: one task per service, probing on its own interval.
 //! - [`status`]: the latest state of each service, for the status page.
 //! - [`metrics`]: every series, behind methods named for what happened.
@@ -13,6 +14,7 @@
 
 pub mod config;
 pub mod logging;
+pub mod logs;
 pub mod metrics;
 pub mod probe;
 pub mod schedule;
@@ -37,6 +39,8 @@ pub struct Options {
     pub listen_address: String,
     /// Path that serves metrics.
     pub telemetry_path: String,
+    /// Directory for log positions; `None` disables checkpoints.
+    pub storage_path: Option<PathBuf>,
 }
 
 /// Why the exporter could not start.
@@ -70,7 +74,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     });
 
     let mut tasks = Vec::with_capacity(config.services.len());
-    for service in config.services {
+    for service in config.services.iter().cloned() {
         board.add(&service);
         let handle = metrics.service(
             &service.name,
@@ -78,10 +82,29 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         );
         tasks.push(schedule::spawn(service, handle, board.clone()));
     }
+    let storage = opts.storage_path.as_deref().filter(|dir| {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| {
+                tracing::warn!(path = %dir.display(), error = %e, "cannot create the storage directory; log positions will not be saved");
+            })
+            .is_ok()
+    });
+    let followers = logs::start(&config.logs, &metrics, &board, storage);
+    let sampler = {
+        let board = board.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(status::SAMPLE_EVERY);
+            loop {
+                tick.tick().await;
+                board.sample_logs();
+            }
+        })
+    };
     app.ready.store(true, Ordering::Release);
     tracing::info!(
         config = %opts.config_file.display(),
         services = tasks.len(),
+        logs = followers.len(),
         "started"
     );
 
@@ -89,6 +112,20 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     for t in &tasks {
         t.abort();
     }
+    sampler.abort();
+    // Followers read what is left and save their positions before we exit.
+    let _ = tokio::task::spawn_blocking(move || {
+        followers.into_iter().for_each(logs::follow::Handle::stop)
+    })
+    .await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// FNV-1a: tiny and stable across builds and platforms (unlike
+/// `DefaultHasher`), for schedule phases, fingerprints and file names.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

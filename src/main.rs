@@ -22,6 +22,9 @@ struct Flags {
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     telemetry_path: String,
+    /// Directory where log positions are saved across restarts.
+    #[arg(long = "storage.path", default_value = "data")]
+    storage_path: PathBuf,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     log_level: String,
@@ -39,9 +42,10 @@ fn main() -> ExitCode {
         return match config::load(&flags.config_file) {
             Ok(c) => {
                 println!(
-                    "{}: OK ({} services)",
+                    "{}: OK ({} services, {} logs)",
                     flags.config_file.display(),
-                    c.services.len()
+                    c.services.len(),
+                    c.logs.len()
                 );
                 ExitCode::SUCCESS
             }
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         config_file: flags.config_file,
         listen_address: flags.listen_address,
         telemetry_path: flags.telemetry_path,
+        storage_path: Some(flags.storage_path),
     };
     match runtime.block_on(vitals_exporter::run(opts, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,7 +26,7 @@ pub fn spawn(service: Service, metrics: ServiceMetrics, board: Arc<Board>) -> Jo
 
 async fn run(service: Service, metrics: ServiceMetrics, board: Arc<Board>) {
     let start = Instant::now();
-    let seed = fnv1a(service.name.as_bytes());
+    let seed = crate::fnv1a(service.name.as_bytes());
     let first = spread(seed, service.interval.min(FIRST_ROUND));
     let mut phase = spread(seed, service.interval);
     if phase <= first {
@@ -80,13 +80,6 @@ fn spread(seed: u64, period: Duration) -> Duration {
     Duration::from_nanos(seed % nanos)
 }
 
-/// FNV-1a: tiny, stable across builds and platforms (unlike `DefaultHasher`).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,13 +88,13 @@ mod tests {
     fn spread_is_within_period_and_stable() {
         let p = Duration::from_secs(15);
         for name in ["a", "b", "checkout", "payments"] {
-            let d = spread(fnv1a(name.as_bytes()), p);
+            let d = spread(crate::fnv1a(name.as_bytes()), p);
             assert!(d < p);
-            assert_eq!(d, spread(fnv1a(name.as_bytes()), p));
+            assert_eq!(d, spread(crate::fnv1a(name.as_bytes()), p));
         }
         assert_ne!(
-            spread(fnv1a(b"a"), p),
-            spread(fnv1a(b"b"), p),
+            spread(crate::fnv1a(b"a"), p),
+            spread(crate::fnv1a(b"b"), p),
             "different names get different phases"
         );
     }

@@ -1,8 +1,10 @@
 //! What the status page shows: the latest state of every service.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+use prometheus_client::metrics::counter::Counter;
 
 use crate::config::Service;
 use crate::probe::ProbeReport;
@@ -59,10 +61,26 @@ pub struct Change {
     pub lasted: Duration,
 }
 
-/// The latest status of every service, by name.
+/// How far back the page's error and warning counts look.
+pub const RECENT_WINDOW: Duration = Duration::from_secs(300);
+/// How often the log counters are sampled for that window.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+
+/// A log that names the service it belongs to.
+#[derive(Debug)]
+struct LogLink {
+    service: String,
+    error: Counter,
+    warning: Counter,
+    /// (when, error total, warning total), oldest first, within the window.
+    samples: VecDeque<(Instant, u64, u64)>,
+}
+
+/// The latest status of every service, by name, and the logs linked to them.
 #[derive(Debug, Default)]
 pub struct Board {
     services: Mutex<BTreeMap<String, ServiceStatus>>,
+    logs: Mutex<Vec<LogLink>>,
 }
 
 impl Board {
@@ -121,8 +139,47 @@ impl Board {
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ServiceStatus>> {
-        // A panic while holding the lock leaves plain data, still usable.
-        self.services.lock().unwrap_or_else(|e| e.into_inner())
+    /// Links the level counters of a log to `service` for the page.
+    pub fn link_log(&self, service: &str, error: Counter, warning: Counter) {
+        let now = Instant::now();
+        let first = (now, error.get(), warning.get());
+        lock(&self.logs).push(LogLink {
+            service: service.to_string(),
+            error,
+            warning,
+            samples: VecDeque::from([first]),
+        });
     }
+
+    /// Records the log counters; call every [`SAMPLE_EVERY`].
+    pub fn sample_logs(&self) {
+        let now = Instant::now();
+        for l in lock(&self.logs).iter_mut() {
+            l.samples.push_back((now, l.error.get(), l.warning.get()));
+            while l.samples.len() > 1 && now.duration_since(l.samples[0].0) > RECENT_WINDOW {
+                l.samples.pop_front();
+            }
+        }
+    }
+
+    /// Error and warning lines of the logs linked to `service` within the
+    /// recent window; `None` when no log names it.
+    pub fn recent_log_lines(&self, service: &str) -> Option<(u64, u64)> {
+        let logs = lock(&self.logs);
+        let mut linked = logs.iter().filter(|l| l.service == service).peekable();
+        linked.peek()?;
+        Some(linked.fold((0, 0), |(e, w), l| {
+            let (e0, w0) = l.samples.front().map_or((0, 0), |s| (s.1, s.2));
+            (e + l.error.get() - e0, w + l.warning.get() - w0)
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ServiceStatus>> {
+        lock(&self.services)
+    }
+}
+
+/// A panic while holding the lock leaves plain data, still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

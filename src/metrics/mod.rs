@@ -5,6 +5,7 @@
 //! Per-service handles are cloned out of the families once, so recording a
 //! probe is a handful of atomic operations.
 
+pub mod logs;
 mod process;
 
 use std::sync::atomic::AtomicU64;
@@ -76,6 +77,7 @@ pub struct Metrics {
     state_change: Family<ServiceLabels, GaugeF>,
     reload_ok: Gauge,
     reload_time: GaugeF,
+    logs: logs::LogFamilies,
     /// Size of the last exposition, to allocate the next one in one go.
     last_size: AtomicUsize,
 }
@@ -102,6 +104,7 @@ impl Metrics {
             state_change: Family::default(),
             reload_ok: Gauge::default(),
             reload_time: GaugeF::default(),
+            logs: logs::LogFamilies::default(),
             last_size: AtomicUsize::new(16 * 1024),
             registry: Registry::default(),
         };
@@ -174,6 +177,7 @@ impl Metrics {
             "Build information; the value is always 1",
             build,
         );
+        m.logs.register(r);
         r.register_collector(Box::new(process::ProcessCollector::new()));
         Metrics { registry, ..m }
     }
@@ -237,17 +241,17 @@ impl Metrics {
         }
     }
 
+    /// Creates every known series of a log at 0 and returns its handle.
+    pub fn log(&self, source: &crate::logs::config::LogSource) -> logs::LogMetrics {
+        self.logs.log(source)
+    }
+
     /// Records the outcome of loading the configuration.
     pub fn config_loaded(&self, ok: bool) {
         self.reload_ok.set(i64::from(ok));
         if ok {
             self.reload_time.set(unix_now());
         }
-    }
-
-    /// The registry, for subsystems that register their own families.
-    pub fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
     }
 
     /// Renders the exposition: OpenMetrics when `openmetrics`, else text 0.0.4.

@@ -62,7 +62,7 @@ table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px soli
 <p>Version {version} (revision {revision}). <a href="{metrics}">Metrics</a> · <a href="/-/healthy">Health</a> · <a href="/-/ready">Readiness</a></p>
 <h2>Services</h2>
 <p>{up} up, {down} down, {total} in all.</p>
-<table><thead><tr><th>Service</th><th>State</th><th>Since</th><th>Kind</th><th>Target</th><th>Status code</th><th>Latency</th><th>Last error</th></tr></thead><tbody>
+<table><thead><tr><th>Service</th><th>State</th><th>Since</th><th>Kind</th><th>Target</th><th>Status code</th><th>Latency</th><th>Last error</th><th>Error lines (5m)</th><th>Warning lines (5m)</th></tr></thead><tbody>
 "#,
         version = env!("CARGO_PKG_VERSION"),
         revision = env!("VITALS_REVISION"),
@@ -71,9 +71,10 @@ table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px soli
     );
     for (name, s) in &services {
         let since = now.duration_since(s.since).unwrap_or_default().as_secs();
+        let recent = app.board.recent_log_lines(name);
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td class=\"{state}\">{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td class=\"{state}\">{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{errors}</td><td>{warnings}</td></tr>",
             escape(name),
             ago(since),
             s.kind,
@@ -84,6 +85,8 @@ table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px soli
                 .unwrap_or_default(),
             escape(s.last_error.as_deref().unwrap_or("")),
             state = s.state.as_str(),
+            errors = recent.map(|r| r.0.to_string()).unwrap_or_default(),
+            warnings = recent.map(|r| r.1.to_string()).unwrap_or_default(),
         );
     }
     h.push_str("</tbody></table>\n</body></html>\n");

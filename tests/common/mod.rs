@@ -49,6 +49,8 @@ impl Exporter {
             .arg("--config.file")
             .arg(&config)
             .args(["--web.listen-address", "127.0.0.1:0"])
+            .arg("--storage.path")
+            .arg(dir.path().join("data"))
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

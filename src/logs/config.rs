@@ -1,0 +1,397 @@
+//! The `logs:` section: raw serde structs and their validation into
+//! [`LogSource`]s.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::config::Validator;
+
+/// Default cap on the bytes of one line used for matching.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+/// Default cap on distinct label sets per pattern.
+pub const DEFAULT_MAX_SERIES: usize = 1000;
+/// Label names our own series use; a pattern label may not take them.
+const RESERVED_LABELS: [&str; 4] = ["log", "level", "pattern", "microservice"];
+
+/// Where to start reading a file seen for the first time at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// Only lines written from now on (files that appear later are read whole).
+    End,
+    /// Every line already in the file.
+    Beginning,
+}
+
+/// How changes are noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchMode {
+    /// inotify wakes the follower; a periodic stat poll backs it up.
+    Inotify,
+    /// Only the periodic poll (NFS, FUSE, filesystems without inotify).
+    Poll,
+}
+
+/// One validated `logs:` entry.
+#[derive(Debug, Clone)]
+pub struct LogSource {
+    /// Unique name; the value of the `log` label.
+    pub name: String,
+    /// Absolute glob patterns of the files to follow.
+    pub paths: Vec<String>,
+    /// Files matching any of these are skipped.
+    pub exclude: globset::GlobSet,
+    /// Exclude patterns as written, to compare configs on reload.
+    pub exclude_src: Vec<String>,
+    /// Start position for files present at start-up without a checkpoint.
+    pub start_at: StartAt,
+    /// Bytes of a line that matching sees; longer lines are counted apart.
+    pub max_line_bytes: usize,
+    /// Level classification.
+    pub levels: Levels,
+    /// User patterns, each a counter.
+    pub patterns: Vec<Pattern>,
+    /// The probed service these logs belong to.
+    pub service: Option<String>,
+    /// inotify or poll only.
+    pub watch: WatchMode,
+    /// Period of the stat poll (the only wake-up in poll mode).
+    pub poll_interval: Duration,
+}
+
+/// Tokens that classify a line: error if it contains any error token, else
+/// warning if it contains any warning token, else other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Levels {
+    /// Error tokens (default `ERROR`).
+    pub error: Vec<String>,
+    /// Warning tokens (default `WARNING`).
+    pub warning: Vec<String>,
+    /// Match tokens ignoring ASCII case.
+    pub case_insensitive: bool,
+}
+
+/// A user regex counted per line, with opt-in capture labels.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    /// Unique within its log; the value of the `pattern` label.
+    pub name: String,
+    /// Compiled with multi-line and CRLF modes, over bytes.
+    pub regex: regex::bytes::Regex,
+    /// Capture group names exported as labels, in order.
+    pub labels: Vec<String>,
+    /// Distinct label sets kept before matches go to the overflow series.
+    pub max_series: usize,
+}
+
+/// A `logs:` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    name: Spanned<String>,
+    paths: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
+    start_at: Option<Spanned<String>>,
+    max_line_bytes: Option<Spanned<u64>>,
+    levels: Option<RawLevels>,
+    #[serde(default)]
+    patterns: Vec<RawPattern>,
+    service: Option<Spanned<String>>,
+    watch: Option<Spanned<String>>,
+    poll_interval: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLevels {
+    error: Option<Spanned<Vec<String>>>,
+    warning: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    case_insensitive: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPattern {
+    name: Spanned<String>,
+    regex: Spanned<String>,
+    #[serde(default)]
+    labels: Vec<Spanned<String>>,
+    max_series: Option<Spanned<u64>>,
+}
+
+/// Validates every `logs:` entry; `services` are the configured service names.
+pub(crate) fn validate_logs(
+    v: &mut Validator<'_>,
+    raw: Vec<RawLog>,
+    services: &HashSet<String>,
+) -> Vec<LogSource> {
+    let mut names = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        let field = format!("logs[{i}]");
+        if r.name.value.is_empty() {
+            v.problem(&r.name, &format!("{field}.name"), "must not be empty");
+        } else if !names.insert(r.name.value.clone()) {
+            let msg = format!("duplicate log name {:?}", r.name.value);
+            v.problem(&r.name, &format!("{field}.name"), msg);
+        }
+        if let Some(s) = log(v, r, &field, services) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn log(
+    v: &mut Validator<'_>,
+    r: RawLog,
+    field: &str,
+    services: &HashSet<String>,
+) -> Option<LogSource> {
+    let mut ok = true;
+    if r.paths.value.is_empty() {
+        v.problem(
+            &r.paths,
+            &format!("{field}.paths"),
+            "needs at least one path",
+        );
+        ok = false;
+    }
+    let mut paths = Vec::new();
+    for (j, p) in r.paths.value.iter().enumerate() {
+        let abs = v.resolve_path(&p.value);
+        let abs = abs.to_string_lossy().into_owned();
+        match globset::Glob::new(&abs) {
+            Ok(_) => paths.push(abs),
+            Err(e) => {
+                v.problem(
+                    p,
+                    &format!("{field}.paths[{j}]"),
+                    format!("invalid glob: {}", e.kind()),
+                );
+                ok = false;
+            }
+        }
+    }
+    let mut exclude = globset::GlobSetBuilder::new();
+    let mut exclude_src = Vec::new();
+    for (j, p) in r.exclude.iter().enumerate() {
+        let abs = v.resolve_path(&p.value).to_string_lossy().into_owned();
+        match globset::Glob::new(&abs) {
+            Ok(g) => {
+                exclude.add(g);
+                exclude_src.push(abs);
+            }
+            Err(e) => {
+                v.problem(
+                    p,
+                    &format!("{field}.exclude[{j}]"),
+                    format!("invalid glob: {}", e.kind()),
+                );
+                ok = false;
+            }
+        }
+    }
+    let exclude = exclude
+        .build()
+        .unwrap_or_else(|_| globset::GlobSet::empty());
+    let start_at = match r.start_at.as_ref().map(|s| (s, s.value.as_str())) {
+        None | Some((_, "end")) => StartAt::End,
+        Some((_, "beginning")) => StartAt::Beginning,
+        Some((s, other)) => {
+            let msg = format!("must be `end` or `beginning`, not {other:?}");
+            v.problem(s, &format!("{field}.start_at"), msg);
+            ok = false;
+            StartAt::End
+        }
+    };
+    let watch = match r.watch.as_ref().map(|s| (s, s.value.as_str())) {
+        None | Some((_, "inotify")) => WatchMode::Inotify,
+        Some((_, "poll")) => WatchMode::Poll,
+        Some((s, other)) => {
+            let msg = format!("must be `inotify` or `poll`, not {other:?}");
+            v.problem(s, &format!("{field}.watch"), msg);
+            ok = false;
+            WatchMode::Inotify
+        }
+    };
+    let poll_interval = match &r.poll_interval {
+        Some(s) => match v.duration(s, &format!("{field}.poll_interval")) {
+            Some(d) if d >= Duration::from_millis(10) => d,
+            Some(_) => {
+                v.problem(
+                    s,
+                    &format!("{field}.poll_interval"),
+                    "must be at least 10ms",
+                );
+                ok = false;
+                Duration::from_secs(1)
+            }
+            None => {
+                ok = false;
+                Duration::from_secs(1)
+            }
+        },
+        None if watch == WatchMode::Poll => Duration::from_millis(250),
+        None => Duration::from_secs(1),
+    };
+    let max_line_bytes = match &r.max_line_bytes {
+        Some(m) if m.value < 16 => {
+            v.problem(m, &format!("{field}.max_line_bytes"), "must be at least 16");
+            ok = false;
+            DEFAULT_MAX_LINE_BYTES
+        }
+        Some(m) => usize::try_from(m.value).unwrap_or(usize::MAX),
+        None => DEFAULT_MAX_LINE_BYTES,
+    };
+    let levels = match r.levels {
+        None => Levels::default(),
+        Some(l) => {
+            let mut tokens =
+                |list: Option<Spanned<Vec<String>>>, name: &str, default: &str| match list {
+                    None => vec![default.to_string()],
+                    Some(s) if s.value.is_empty() || s.value.iter().any(String::is_empty) => {
+                        let msg = "needs at least one token, none empty";
+                        v.problem(&s, &format!("{field}.levels.{name}"), msg);
+                        ok = false;
+                        vec![default.to_string()]
+                    }
+                    Some(s) => s.value,
+                };
+            Levels {
+                error: tokens(l.error, "error", "ERROR"),
+                warning: tokens(l.warning, "warning", "WARNING"),
+                case_insensitive: l.case_insensitive,
+            }
+        }
+    };
+    let mut patterns = Vec::new();
+    let mut pattern_names = HashSet::new();
+    for (j, p) in r.patterns.into_iter().enumerate() {
+        let pf = format!("{field}.patterns[{j}]");
+        if !pattern_names.insert(p.name.value.clone()) {
+            let msg = format!("duplicate pattern name {:?}", p.name.value);
+            v.problem(&p.name, &format!("{pf}.name"), msg);
+            ok = false;
+        }
+        match pattern(v, p, &pf) {
+            Some(p) => patterns.push(p),
+            None => ok = false,
+        }
+    }
+    let service = match r.service {
+        Some(s) if !services.contains(&s.value) => {
+            let msg = format!("no service named {:?} in `services:`", s.value);
+            v.problem(&s, &format!("{field}.service"), msg);
+            ok = false;
+            None
+        }
+        Some(s) => Some(s.value),
+        None => None,
+    };
+    ok.then(|| LogSource {
+        name: r.name.value,
+        paths,
+        exclude,
+        exclude_src,
+        start_at,
+        max_line_bytes,
+        levels,
+        patterns,
+        service,
+        watch,
+        poll_interval,
+    })
+}
+
+fn pattern(v: &mut Validator<'_>, p: RawPattern, pf: &str) -> Option<Pattern> {
+    let regex = regex::bytes::RegexBuilder::new(&p.regex.value)
+        .multi_line(true)
+        .crlf(true)
+        .build();
+    let regex = match regex {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = format!(
+                "invalid regex: {}",
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            v.problem(&p.regex, &format!("{pf}.regex"), msg);
+            return None;
+        }
+    };
+    let groups: HashSet<&str> = regex.capture_names().flatten().collect();
+    let mut labels = Vec::new();
+    let mut ok = true;
+    for (k, l) in p.labels.iter().enumerate() {
+        let lf = format!("{pf}.labels[{k}]");
+        if !groups.contains(l.value.as_str()) {
+            let msg = format!("{:?} is not a named capture group of the regex", l.value);
+            v.problem(l, &lf, msg);
+            ok = false;
+        } else if RESERVED_LABELS.contains(&l.value.as_str()) || l.value.starts_with("__") {
+            let msg = format!("{:?} is reserved; rename the capture group", l.value);
+            v.problem(l, &lf, msg);
+            ok = false;
+        } else if labels.contains(&l.value) {
+            v.problem(l, &lf, format!("{:?} is listed twice", l.value));
+            ok = false;
+        } else {
+            labels.push(l.value.clone());
+        }
+    }
+    let max_series = match &p.max_series {
+        Some(m) if m.value == 0 => {
+            v.problem(m, &format!("{pf}.max_series"), "must be at least 1");
+            return None;
+        }
+        Some(m) => usize::try_from(m.value).unwrap_or(usize::MAX),
+        None => DEFAULT_MAX_SERIES,
+    };
+    ok.then(|| Pattern {
+        name: p.name.value,
+        regex,
+        labels,
+        max_series,
+    })
+}
+
+impl Default for Levels {
+    fn default() -> Self {
+        Levels {
+            error: vec!["ERROR".into()],
+            warning: vec!["WARNING".into()],
+            case_insensitive: false,
+        }
+    }
+}
+
+impl LogSource {
+    /// The file that keeps this log's positions inside the storage directory.
+    pub fn checkpoint_path(&self, storage: &std::path::Path) -> PathBuf {
+        let safe: String = self
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        // The hash keeps names that sanitize alike ("a b" and "a_b") apart.
+        storage.join(format!(
+            "{safe}-{:08x}.positions",
+            crate::fnv1a(self.name.as_bytes()) as u32
+        ))
+    }
+}

@@ -1,0 +1,681 @@
+//! Following the files of one log: discovery, reading, rotation, truncation
+//! and checkpoints. One thread per log; inotify only wakes it up.
+//!
+//! Files are tracked by identity (device + inode), not by name: a file
+//! renamed away keeps being read to its end, a new file at the old name is
+//! read from its start, and a rotated name that still matches the glob is
+//! not read twice. A hash of each file's first bytes catches a file
+//! truncated or rewritten in place (copytruncate), and inode reuse across
+//! restarts. Lines are counted only once their `\n` arrives.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use memchr::{memchr, memchr_iter, memrchr};
+
+use super::checkpoint::{self, read_head, FileId, Fingerprint, Saved};
+use super::config::{LogSource, StartAt, WatchMode};
+use super::matcher::{for_each_matching_line, LevelMatcher};
+use crate::metrics::logs::LogMetrics;
+
+/// Bytes asked of one `read`.
+const READ_SIZE: usize = 256 * 1024;
+/// Bytes read from one file before the others get their turn.
+const READ_BUDGET: u64 = 32 << 20;
+/// How long a file renamed away or deleted is still read (writers that
+/// have not reopened yet), once it has no new data.
+pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
+/// Longest time between two saves of the positions.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Wake-up reason bits set by the watcher.
+const WAKE_DATA: u8 = 1;
+const WAKE_RESCAN: u8 = 2;
+
+/// What the current line is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineState {
+    /// Collecting bytes into `pending`.
+    Normal,
+    /// Past `max_line_bytes`: `pending` keeps the head, the rest is dropped.
+    Overlong,
+    /// Dropping the tail of a line that was already there when we started.
+    Skip,
+}
+
+/// One followed file.
+#[derive(Debug)]
+struct Tracked {
+    id: FileId,
+    path: PathBuf,
+    file: File,
+    /// Bytes read from the file so far.
+    pos: u64,
+    /// Where the current incomplete line starts: the checkpointed offset.
+    line_start: u64,
+    /// Bytes of the current incomplete line (at most `max_line_bytes`).
+    pending: Vec<u8>,
+    state: LineState,
+    fingerprint: Fingerprint,
+    /// Since when the path no longer leads to this file.
+    detached: Option<Instant>,
+}
+
+/// Counting state shared by every file of the log.
+struct Scanner {
+    metrics: LogMetrics,
+    levels: LevelMatcher,
+    patterns: Vec<(regex::bytes::Regex, regex::bytes::CaptureLocations)>,
+    max_line_bytes: usize,
+    buf: Vec<u8>,
+}
+
+impl Scanner {
+    /// Counts a block of complete lines (each ends with `\n`).
+    fn block(&mut self, b: &[u8]) {
+        if b.len() <= self.max_line_bytes + 1 {
+            self.scan(b);
+            return;
+        }
+        // A line may be too long: cut such lines, keep the rest in runs.
+        let (mut run, mut start) = (0, 0);
+        for nl in memchr_iter(b'\n', b) {
+            if nl - start > self.max_line_bytes {
+                self.scan(&b[run..start]);
+                self.scan(&b[start..start + self.max_line_bytes]);
+                self.metrics.long_line();
+                run = nl + 1;
+            }
+            start = nl + 1;
+        }
+        self.scan(&b[run..]);
+    }
+
+    /// Classifies and matches `b`: complete lines, or one cut line.
+    fn scan(&mut self, b: &[u8]) {
+        if b.is_empty() {
+            return;
+        }
+        self.metrics.lines(self.levels.scan(b));
+        for ((re, locs), pm) in self
+            .patterns
+            .iter_mut()
+            .zip(self.metrics.patterns.iter_mut())
+        {
+            for_each_matching_line(re, locs, b, |hay, l| pm.matched(hay, l));
+        }
+    }
+
+    /// Feeds bytes read at the end of `t`.
+    fn feed(&mut self, t: &mut Tracked, data: &[u8]) {
+        let at = t.pos;
+        t.pos += data.len() as u64;
+        let mut rest = data;
+        if !t.pending.is_empty() || t.state != LineState::Normal {
+            let Some(i) = memchr(b'\n', rest) else {
+                self.append(t, rest);
+                return;
+            };
+            self.append(t, &rest[..i]);
+            self.finish_line(t);
+            rest = &rest[i + 1..];
+        }
+        match memrchr(b'\n', rest) {
+            Some(j) => {
+                self.block(&rest[..=j]);
+                self.append(t, &rest[j + 1..]);
+            }
+            None => self.append(t, rest),
+        }
+        if let Some(j) = memrchr(b'\n', data) {
+            t.line_start = at + j as u64 + 1;
+        }
+    }
+
+    /// Adds bytes of the current line, within `max_line_bytes`.
+    fn append(&mut self, t: &mut Tracked, bytes: &[u8]) {
+        if t.state != LineState::Normal || bytes.is_empty() {
+            return;
+        }
+        let room = self.max_line_bytes - t.pending.len();
+        if bytes.len() > room {
+            t.pending.extend_from_slice(&bytes[..room]);
+            t.state = LineState::Overlong;
+        } else {
+            t.pending.extend_from_slice(bytes);
+        }
+    }
+
+    /// Counts the current line (its `\n` arrived, or the file is let go).
+    fn finish_line(&mut self, t: &mut Tracked) {
+        match t.state {
+            LineState::Skip => {}
+            LineState::Overlong => {
+                let line = std::mem::take(&mut t.pending);
+                self.scan(&line);
+                self.metrics.long_line();
+                t.pending = line;
+            }
+            LineState::Normal if !t.pending.is_empty() => {
+                let line = std::mem::take(&mut t.pending);
+                self.scan(&line);
+                t.pending = line;
+            }
+            LineState::Normal => {}
+        }
+        t.pending.clear();
+        t.state = LineState::Normal;
+    }
+
+    /// Reads `t` from its position to EOF (within the budget); returns the
+    /// bytes read.
+    fn drain(&mut self, t: &mut Tracked) -> std::io::Result<u64> {
+        let mut total = 0;
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = loop {
+            if total >= READ_BUDGET {
+                break Ok(total);
+            }
+            match t.file.read_at(&mut buf, t.pos) {
+                Ok(0) => break Ok(total),
+                Ok(n) => {
+                    total += n as u64;
+                    self.metrics.read(n as u64);
+                    self.feed(t, &buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.buf = buf;
+        result
+    }
+}
+
+/// A handle to stop a follower thread.
+#[derive(Debug)]
+pub struct Handle {
+    stop: Arc<AtomicBool>,
+    wake: SyncSender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Handle {
+    /// Asks the follower to read what is left, save its positions and end;
+    /// waits for it.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.wake.try_send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts following `source` on its own thread.
+pub fn spawn(
+    source: LogSource,
+    metrics: LogMetrics,
+    storage: Option<&Path>,
+) -> std::io::Result<Handle> {
+    let (wake, rx) = std::sync::mpsc::sync_channel(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let checkpoint = storage.map(|s| source.checkpoint_path(s));
+    let follower = Follower::new(source, metrics, checkpoint);
+    let (stop2, wake2) = (stop.clone(), wake.clone());
+    let thread = std::thread::Builder::new()
+        .name(format!("follow-{}", follower.source.name))
+        .spawn(move || follower.run(rx, wake2, stop2))?;
+    Ok(Handle {
+        stop,
+        wake,
+        thread: Some(thread),
+    })
+}
+
+/// The state of one log's follower thread.
+struct Follower {
+    source: LogSource,
+    scanner: Scanner,
+    files: Vec<Tracked>,
+    /// Positions loaded at start-up and not yet matched to a file.
+    saved: HashMap<FileId, Saved>,
+    checkpoint: Option<PathBuf>,
+    /// Whether the first scan is done: later files are read from their start.
+    started: bool,
+    /// Paths already reported as unreadable (reported again once fixed).
+    unreadable: HashSet<PathBuf>,
+    watched: HashSet<PathBuf>,
+    dirty: bool,
+}
+
+impl Follower {
+    fn new(source: LogSource, metrics: LogMetrics, checkpoint: Option<PathBuf>) -> Self {
+        let patterns = source
+            .patterns
+            .iter()
+            .map(|p| (p.regex.clone(), p.regex.capture_locations()))
+            .collect();
+        let scanner = Scanner {
+            levels: LevelMatcher::new(&source.levels),
+            patterns,
+            max_line_bytes: source.max_line_bytes,
+            buf: vec![0; READ_SIZE],
+            metrics,
+        };
+        Follower {
+            source,
+            scanner,
+            files: Vec::new(),
+            saved: HashMap::new(),
+            checkpoint,
+            started: false,
+            unreadable: HashSet::new(),
+            watched: HashSet::new(),
+            dirty: false,
+        }
+    }
+
+    fn run(mut self, rx: Receiver<()>, wake: SyncSender<()>, stop: Arc<AtomicBool>) {
+        let flags = Arc::new(AtomicU8::new(0));
+        let mut watcher = match self.source.watch {
+            WatchMode::Inotify => self.watcher(flags.clone(), wake),
+            WatchMode::Poll => None,
+        };
+        self.load_checkpoint();
+        self.rescan(watcher.as_mut());
+        self.recover_rotated_while_down();
+        self.started = true;
+        self.read_all();
+        let mut next_poll = Instant::now() + self.source.poll_interval;
+        let mut next_save = Instant::now();
+        while !stop.load(Ordering::Acquire) {
+            let now = Instant::now();
+            if now >= next_save {
+                self.save();
+                next_save = now + CHECKPOINT_INTERVAL;
+            }
+            let wait = next_poll.min(next_save).saturating_duration_since(now);
+            match rx.recv_timeout(wait) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let woke = flags.swap(0, Ordering::AcqRel);
+            let now = Instant::now();
+            if woke & WAKE_RESCAN != 0 || now >= next_poll {
+                self.rescan(watcher.as_mut());
+                next_poll = now + self.source.poll_interval;
+            }
+            self.read_all();
+        }
+        self.read_all();
+        self.dirty = true;
+        self.save();
+    }
+
+    /// An inotify watcher that sets `flags` and pokes the thread.
+    fn watcher(
+        &self,
+        flags: Arc<AtomicU8>,
+        wake: SyncSender<()>,
+    ) -> Option<notify::RecommendedWatcher> {
+        use notify::event::{AccessKind, EventKind, ModifyKind};
+        let handler = move |res: notify::Result<notify::Event>| {
+            let bit = match &res {
+                // Overflow: the event has no paths; everything must be re-checked.
+                Ok(ev) if ev.need_rescan() => WAKE_RESCAN,
+                Ok(ev) => match ev.kind {
+                    EventKind::Access(AccessKind::Open(_)) => return,
+                    EventKind::Modify(ModifyKind::Data(_)) | EventKind::Access(_) => WAKE_DATA,
+                    _ => WAKE_RESCAN,
+                },
+                Err(_) => WAKE_RESCAN,
+            };
+            flags.fetch_or(bit, Ordering::AcqRel);
+            let _ = wake.try_send(());
+        };
+        match notify::recommended_watcher(handler) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(log = %self.source.name, error = %e, "inotify unavailable; polling only");
+                None
+            }
+        }
+    }
+
+    fn load_checkpoint(&mut self) {
+        let Some(path) = &self.checkpoint else { return };
+        match checkpoint::load(path) {
+            Ok(saved) => self.saved = saved,
+            Err(e) => {
+                tracing::warn!(log = %self.source.name, error = %e, "ignoring unusable positions file");
+                self.scanner.metrics.checkpoint_failed();
+            }
+        }
+    }
+
+    fn save(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        let Some(path) = &self.checkpoint else { return };
+        let entries: Vec<(FileId, Saved)> = self
+            .files
+            .iter()
+            .map(|t| {
+                (
+                    t.id,
+                    Saved {
+                        offset: t.line_start,
+                        fingerprint: t.fingerprint,
+                        path: t.path.clone(),
+                    },
+                )
+            })
+            .collect();
+        match checkpoint::save(path, entries.iter().map(|(id, s)| (*id, s))) {
+            Ok(()) => self.dirty = false,
+            Err(e) => {
+                tracing::warn!(log = %self.source.name, error = %e, "cannot save positions; will retry");
+                self.scanner.metrics.checkpoint_failed();
+            }
+        }
+    }
+
+    /// Matches the globs against the filesystem: new files are opened,
+    /// files no longer reachable by any path are marked detached.
+    fn rescan(&mut self, watcher: Option<&mut notify::RecommendedWatcher>) {
+        let found = super::discover::expand(&self.source.paths, &self.source.exclude);
+        if let Some(w) = watcher {
+            use notify::Watcher;
+            for dir in &found.dirs {
+                if !self.watched.contains(dir)
+                    && w.watch(dir, notify::RecursiveMode::NonRecursive).is_ok()
+                {
+                    self.watched.insert(dir.clone());
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        for path in &found.files {
+            let meta = match std::fs::metadata(path) {
+                Ok(m) if m.is_file() => m,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    self.unreadable(path, &e);
+                    continue;
+                }
+            };
+            let id = FileId::of(&meta);
+            if let Some(t) = self.files.iter_mut().find(|t| t.id == id) {
+                if t.path != *path {
+                    t.path = path.clone();
+                    self.dirty = true;
+                }
+                t.detached = None;
+                seen.insert(id);
+                continue;
+            }
+            if let Some(id) = self.open(path) {
+                seen.insert(id);
+            }
+        }
+        for t in &mut self.files {
+            if t.detached.is_none() && !seen.contains(&t.id) {
+                t.detached = Some(Instant::now());
+                self.scanner.metrics.rotated();
+                tracing::info!(log = %self.source.name, path = %t.path.display(), "file rotated or removed; reading it to its end");
+            }
+        }
+        self.scanner.metrics.files_followed(self.files.len());
+    }
+
+    fn unreadable(&mut self, path: &Path, e: &std::io::Error) {
+        self.scanner.metrics.read_failed();
+        if self.unreadable.insert(path.to_path_buf()) {
+            tracing::warn!(log = %self.source.name, path = %path.display(), error = %e, "cannot open log file; will retry");
+        }
+    }
+
+    /// Starts following the file at `path`; returns its identity.
+    fn open(&mut self, path: &Path) -> Option<FileId> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                self.unreadable(path, &e);
+                return None;
+            }
+        };
+        if self.unreadable.remove(path) {
+            tracing::info!(log = %self.source.name, path = %path.display(), "log file readable again");
+        }
+        let meta = file.metadata().ok()?;
+        let id = FileId::of(&meta);
+        if self.files.iter().any(|t| t.id == id) {
+            return Some(id);
+        }
+        let size = meta.len();
+        let head = Fingerprint::read(&file, Fingerprint::MAX_LEN).ok()?;
+        let mut t = Tracked {
+            id,
+            path: path.to_path_buf(),
+            file,
+            pos: 0,
+            line_start: 0,
+            pending: Vec::new(),
+            state: LineState::Normal,
+            fingerprint: head,
+            detached: None,
+        };
+        if let Some(s) = self.saved.remove(&id) {
+            let same = Fingerprint::read(&t.file, s.fingerprint.len).ok() == Some(s.fingerprint);
+            if same && size >= s.offset {
+                t.pos = s.offset;
+                t.line_start = s.offset;
+            } else {
+                self.scanner.metrics.truncated();
+                tracing::info!(log = %self.source.name, path = %path.display(), "file truncated or replaced while stopped; reading from its start");
+            }
+        } else if !self.started && self.source.start_at == StartAt::End && size > 0 {
+            t.pos = size;
+            t.line_start = size;
+            let mut last = [0u8; 1];
+            if t.file.read_at(&mut last, size - 1).ok() == Some(1) && last[0] != b'\n' {
+                t.state = LineState::Skip;
+            }
+        }
+        tracing::debug!(log = %self.source.name, path = %path.display(), offset = t.pos, "following file");
+        self.files.push(t);
+        self.dirty = true;
+        Some(id)
+    }
+
+    /// Positions whose file left the globs while we were stopped (rotated):
+    /// find it by identity next to its old path and read what is left.
+    fn recover_rotated_while_down(&mut self) {
+        for (id, s) in std::mem::take(&mut self.saved) {
+            let Some(dir) = s.path.parent() else { continue };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Ok(meta) = e.metadata() else { continue };
+                if !meta.is_file() || FileId::of(&meta) != id {
+                    continue;
+                }
+                let Ok(file) = File::open(e.path()) else {
+                    break;
+                };
+                if Fingerprint::read(&file, s.fingerprint.len).ok() != Some(s.fingerprint)
+                    || meta.len() < s.offset
+                {
+                    break;
+                }
+                tracing::info!(log = %self.source.name, path = %e.path().display(), "reading the rest of a file rotated while stopped");
+                self.files.push(Tracked {
+                    id,
+                    path: e.path(),
+                    file,
+                    pos: s.offset,
+                    line_start: s.offset,
+                    pending: Vec::new(),
+                    state: LineState::Normal,
+                    fingerprint: s.fingerprint,
+                    detached: Some(Instant::now()),
+                });
+                break;
+            }
+        }
+    }
+
+    /// Reads every file; lets go of detached files that are done.
+    fn read_all(&mut self) {
+        let mut lag = 0u64;
+        let mut i = 0;
+        while i < self.files.len() {
+            let (read, size) = self.read_one(i);
+            let t = &mut self.files[i];
+            lag += size.saturating_sub(t.pos);
+            if read > 0 {
+                self.dirty = true;
+            }
+            let done = t.detached.is_some_and(|d| d.elapsed() >= ROTATE_WAIT) && read == 0;
+            if done {
+                let mut t = self.files.swap_remove(i);
+                self.scanner.finish_line(&mut t);
+                self.dirty = true;
+                tracing::debug!(log = %self.source.name, path = %t.path.display(), "stopped following rotated file");
+                continue;
+            }
+            i += 1;
+        }
+        self.scanner.metrics.files_followed(self.files.len());
+        self.scanner.metrics.lag(lag);
+    }
+
+    /// Reads file `i` to EOF, handling truncation first; returns (bytes read, size).
+    fn read_one(&mut self, i: usize) -> (u64, u64) {
+        let t = &mut self.files[i];
+        let size = match t.file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => {
+                tracing::warn!(log = %self.source.name, path = %t.path.display(), error = %e, "stat failed");
+                self.scanner.metrics.read_failed();
+                return (0, 0);
+            }
+        };
+        if size != t.pos && self.truncated(i, size) {
+            self.handle_truncation(i);
+        }
+        let t = &mut self.files[i];
+        match self.scanner.drain(t) {
+            Ok(n) => (n, size.max(t.pos)),
+            Err(e) => {
+                tracing::warn!(log = %self.source.name, path = %t.path.display(), error = %e, "read failed; will retry");
+                self.scanner.metrics.read_failed();
+                (0, size)
+            }
+        }
+    }
+
+    /// Whether file `i` shrank below what we read, or its head changed.
+    /// Refreshes the fingerprint of a file that grew past a short head.
+    fn truncated(&mut self, i: usize, size: u64) -> bool {
+        let t = &mut self.files[i];
+        if size < t.pos {
+            return true;
+        }
+        let mut buf = [0u8; Fingerprint::MAX_LEN as usize];
+        let Ok(n) = read_head(&t.file, &mut buf) else {
+            return false;
+        };
+        let head = &buf[..n];
+        let old_len = t.fingerprint.len as usize;
+        if head.len() < old_len || Fingerprint::of(&head[..old_len]) != t.fingerprint {
+            return true;
+        }
+        if head.len() > old_len {
+            t.fingerprint = Fingerprint::of(head);
+        }
+        false
+    }
+
+    /// copytruncate: lines written after our last read may survive in the
+    /// copy; read them there, then restart the file from its beginning.
+    fn handle_truncation(&mut self, i: usize) {
+        self.scanner.metrics.truncated();
+        let copy = self.find_copy(i);
+        let t = &mut self.files[i];
+        tracing::info!(log = %self.source.name, path = %t.path.display(), copy = ?copy.as_ref().map(|c| c.0.display().to_string()), "file truncated; reading from its start");
+        if let Some((copy_path, file, id)) = copy {
+            // The copy holds the same bytes we read, then the rest.
+            let mut c = Tracked {
+                id,
+                path: copy_path,
+                file,
+                pos: t.pos,
+                line_start: t.line_start,
+                pending: std::mem::take(&mut t.pending),
+                state: t.state,
+                fingerprint: t.fingerprint,
+                detached: Some(Instant::now()),
+            };
+            if let Err(e) = self.scanner.drain(&mut c) {
+                tracing::warn!(log = %self.source.name, path = %c.path.display(), error = %e, "reading the copy failed");
+            }
+            self.scanner.finish_line(&mut c);
+            // Keep the copy known so a glob that matches it does not read it again.
+            if let Ok(m) = c.file.metadata() {
+                c.pos = m.len();
+                c.line_start = m.len();
+            }
+            self.files.push(c);
+        }
+        let t = &mut self.files[i];
+        self.scanner.finish_line(t);
+        t.pos = 0;
+        t.line_start = 0;
+        t.fingerprint = Fingerprint::read(&t.file, Fingerprint::MAX_LEN).unwrap_or_default();
+        self.dirty = true;
+    }
+
+    /// A sibling named like file `i` plus a suffix (`app.log.1`,
+    /// `app.log-20260101`) with the head we fingerprinted and at least the
+    /// bytes we read: the copy that copytruncate made.
+    fn find_copy(&self, i: usize) -> Option<(PathBuf, File, FileId)> {
+        let t = &self.files[i];
+        let dir = t.path.parent()?;
+        let name = t.path.file_name()?.to_string_lossy().into_owned();
+        let mut best: Option<(std::time::SystemTime, PathBuf, File, FileId)> = None;
+        for e in std::fs::read_dir(dir).ok()?.flatten() {
+            let fname = e.file_name().to_string_lossy().into_owned();
+            if fname == name || !fname.starts_with(&name) {
+                continue;
+            }
+            let Ok(meta) = e.metadata() else { continue };
+            let id = FileId::of(&meta);
+            if !meta.is_file() || meta.len() < t.pos || self.files.iter().any(|f| f.id == id) {
+                continue;
+            }
+            let Ok(file) = File::open(e.path()) else {
+                continue;
+            };
+            if Fingerprint::read(&file, t.fingerprint.len).ok() != Some(t.fingerprint) {
+                continue;
+            }
+            let mtime = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            if best.as_ref().is_none_or(|b| mtime > b.0) {
+                best = Some((mtime, e.path(), file, id));
+            }
+        }
+        best.map(|(_, p, f, id)| (p, f, id))
+    }
+}

@@ -1,0 +1,326 @@
+//! Classifying and matching lines, a buffer at a time.
+//!
+//! The scanners run over a block of complete lines rather than line by line:
+//! tokens are found with aho-corasick (SIMD prefilters) across the whole
+//! block, and only the lines that contain a hit are located. A block of
+//! lines without any token costs one newline count.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use memchr::{memchr, memrchr};
+
+use super::config::Levels;
+
+/// Lines counted per level in one block.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LevelCounts {
+    /// Lines in the block.
+    pub lines: u64,
+    /// Lines with an error token.
+    pub error: u64,
+    /// Lines with a warning token and no error token.
+    pub warning: u64,
+}
+
+impl LevelCounts {
+    /// Lines with neither token.
+    pub fn other(&self) -> u64 {
+        self.lines - self.error - self.warning
+    }
+}
+
+/// Finds the level of lines: error, else warning, else other.
+#[derive(Debug, Clone)]
+pub struct LevelMatcher {
+    error: AhoCorasick,
+    warning: AhoCorasick,
+    /// Start offsets of error lines in the current block (reused buffer).
+    error_starts: Vec<usize>,
+}
+
+impl LevelMatcher {
+    /// Builds the token automatons.
+    pub fn new(levels: &Levels) -> Self {
+        let build = |tokens: &[String]| {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(levels.case_insensitive)
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(tokens)
+                // Tokens are short validated literals; the builder only fails
+                // past size limits far beyond any sane config.
+                .unwrap_or_else(|_| AhoCorasick::new(["\u{0}never"]).expect("literal automaton"))
+        };
+        LevelMatcher {
+            error: build(&levels.error),
+            warning: build(&levels.warning),
+            error_starts: Vec::new(),
+        }
+    }
+
+    /// Counts the lines of `block` by level. Every `\n` ends a line; bytes
+    /// after the last `\n` count as one more line (a cut long line).
+    pub fn scan(&mut self, block: &[u8]) -> LevelCounts {
+        let mut counts = LevelCounts {
+            lines: count_lines(block),
+            ..LevelCounts::default()
+        };
+        self.error_starts.clear();
+        let mut pos = 0;
+        while let Some(m) = self
+            .error
+            .find(aho_corasick::Input::new(block).span(pos..block.len()))
+        {
+            let (start, end) = line_around(block, m.start());
+            self.error_starts.push(start);
+            counts.error += 1;
+            pos = end;
+            if pos >= block.len() {
+                break;
+            }
+        }
+        let mut pos = 0;
+        let mut errs = self.error_starts.iter().peekable();
+        while let Some(m) = self
+            .warning
+            .find(aho_corasick::Input::new(block).span(pos..block.len()))
+        {
+            let (start, end) = line_around(block, m.start());
+            while errs.next_if(|&&s| s < start).is_some() {}
+            if errs.peek() != Some(&&start) {
+                counts.warning += 1;
+            }
+            pos = end;
+            if pos >= block.len() {
+                break;
+            }
+        }
+        counts
+    }
+}
+
+/// Counts `\n` in `block`, plus one for a final unterminated fragment.
+/// A plain byte loop: LLVM vectorizes it, and it beats iterating memchr
+/// when lines are short.
+pub fn count_lines(block: &[u8]) -> u64 {
+    let newlines = block.iter().filter(|&&b| b == b'\n').count() as u64;
+    newlines + u64::from(!block.is_empty() && block[block.len() - 1] != b'\n')
+}
+
+/// The line containing offset `at`: (start, end) where `end` is just past
+/// its `\n` (or the block end).
+pub fn line_around(block: &[u8], at: usize) -> (usize, usize) {
+    let start = memrchr(b'\n', &block[..at]).map_or(0, |i| i + 1);
+    let end = memchr(b'\n', &block[at..]).map_or(block.len(), |i| at + i + 1);
+    (start, end)
+}
+
+/// Strips a trailing `\n` and `\r`.
+pub fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Calls `hit(line, captures)` once for each line of `block` that `regex`
+/// matches, with the capture locations of the first match in that line.
+pub fn for_each_matching_line(
+    regex: &regex::bytes::Regex,
+    locs: &mut regex::bytes::CaptureLocations,
+    block: &[u8],
+    mut hit: impl FnMut(&[u8], &regex::bytes::CaptureLocations),
+) {
+    let mut pos = 0;
+    while pos < block.len() {
+        let Some(m) = regex.captures_read_at(locs, block, pos) else {
+            return;
+        };
+        let (start, end) = line_around(block, m.start());
+        let line = trim_eol(&block[start..end]);
+        if m.end() <= start + line.len() || m.start() == m.end() {
+            // The match lies inside one line: its offsets are block offsets.
+            hit(block, locs);
+        } else if regex.captures_read(locs, line).is_some() {
+            // A match that ran past the line end (e.g. `\s+` eating `\n`):
+            // match the line on its own instead.
+            hit(line, locs);
+        }
+        pos = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn levels(error: &[&str], warning: &[&str], ci: bool) -> LevelMatcher {
+        LevelMatcher::new(&Levels {
+            error: error.iter().map(|s| s.to_string()).collect(),
+            warning: warning.iter().map(|s| s.to_string()).collect(),
+            case_insensitive: ci,
+        })
+    }
+
+    /// The article's loop, line by line: the model the scanner must equal.
+    fn model(text: &[u8], m: &Levels) -> LevelCounts {
+        let mut c = LevelCounts::default();
+        let has = |line: &[u8], toks: &[String]| {
+            toks.iter().any(|t| {
+                let (l, t) = if m.case_insensitive {
+                    (
+                        line.to_ascii_lowercase(),
+                        t.to_ascii_lowercase().into_bytes(),
+                    )
+                } else {
+                    (line.to_vec(), t.as_bytes().to_vec())
+                };
+                l.windows(t.len()).any(|w| w == t.as_slice())
+            })
+        };
+        for line in text.split_inclusive(|&b| b == b'\n') {
+            c.lines += 1;
+            if has(line, &m.error) {
+                c.error += 1;
+            } else if has(line, &m.warning) {
+                c.warning += 1;
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn article_semantics() {
+        let mut m = levels(&["ERROR"], &["WARNING"], false);
+        let text = b"ok\nERROR x\nWARNING y\nERROR and WARNING\nWARNING then ERROR\nerror lower\n";
+        let c = m.scan(text);
+        assert_eq!(
+            c,
+            LevelCounts {
+                lines: 6,
+                error: 3,
+                warning: 1
+            }
+        );
+        assert_eq!(c.other(), 2);
+    }
+
+    #[test]
+    fn several_tokens_and_case() {
+        let mut m = levels(&["ERROR", "FATAL"], &["WARN"], true);
+        let c = m.scan(b"fatal: x\nWarn y\nWARNING z\nerror\nnothing\n");
+        assert_eq!(
+            c,
+            LevelCounts {
+                lines: 5,
+                error: 2,
+                warning: 2
+            }
+        );
+    }
+
+    #[test]
+    fn many_hits_on_one_line_count_once() {
+        let mut m = levels(&["ERROR"], &["WARNING"], false);
+        let c = m.scan(b"ERROR ERROR ERROR WARNING WARNING\nWARNING WARNING\n");
+        assert_eq!(
+            c,
+            LevelCounts {
+                lines: 2,
+                error: 1,
+                warning: 1
+            }
+        );
+    }
+
+    #[test]
+    fn unterminated_fragment_is_one_line() {
+        let mut m = levels(&["ERROR"], &["WARNING"], false);
+        assert_eq!(
+            m.scan(b"x ERROR"),
+            LevelCounts {
+                lines: 1,
+                error: 1,
+                warning: 0
+            }
+        );
+        assert_eq!(m.scan(b""), LevelCounts::default());
+    }
+
+    #[test]
+    fn randomized_against_model() {
+        // xorshift: deterministic, no extra crate.
+        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let words: [&[u8]; 9] = [
+            b"ERROR", b"WARNING", b"error", b"ERR", b"WARN", b"x", b" ", b"\n", b"\r\n",
+        ];
+        for ci in [false, true] {
+            let cfg = Levels {
+                error: vec!["ERROR".into(), "FATAL".into()],
+                warning: vec!["WARNING".into()],
+                case_insensitive: ci,
+            };
+            let mut m = LevelMatcher::new(&cfg);
+            for _ in 0..500 {
+                let mut text = Vec::new();
+                for _ in 0..(next() % 60) {
+                    text.extend_from_slice(words[(next() % words.len() as u64) as usize]);
+                }
+                text.push(b'\n');
+                assert_eq!(
+                    m.scan(&text),
+                    model(&text, &cfg),
+                    "{:?}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn matching_lines_once_each_with_captures() {
+        let re = regex::bytes::RegexBuilder::new(r"user=(?P<user>\w+)")
+            .multi_line(true)
+            .crlf(true)
+            .build()
+            .unwrap();
+        let mut locs = re.capture_locations();
+        let mut got = Vec::new();
+        let block = b"user=a user=b\nnothing\nuser=c\r\nuser=\nuser=d";
+        for_each_matching_line(&re, &mut locs, block, |hay, l| {
+            let (s, e) = l.get(1).unwrap();
+            got.push(String::from_utf8_lossy(&hay[s..e]).into_owned());
+        });
+        assert_eq!(got, ["a", "c", "d"]);
+    }
+
+    #[test]
+    fn matches_never_span_lines() {
+        let re = regex::bytes::RegexBuilder::new(r"a\s+b")
+            .multi_line(true)
+            .crlf(true)
+            .build()
+            .unwrap();
+        let mut locs = re.capture_locations();
+        let mut n = 0;
+        for_each_matching_line(&re, &mut locs, b"a\nb\na  b\n", |_, _| n += 1);
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn anchors_are_per_line() {
+        let re = regex::bytes::RegexBuilder::new(r"^ERROR$")
+            .multi_line(true)
+            .crlf(true)
+            .build()
+            .unwrap();
+        let mut locs = re.capture_locations();
+        let mut n = 0;
+        for_each_matching_line(&re, &mut locs, b"x\nERROR\r\nERROR x\nERROR\n", |_, _| {
+            n += 1
+        });
+        assert_eq!(n, 2);
+    }
+}

@@ -1,0 +1,45 @@
+//! Following log files and counting their lines: the article's
+//! `analyze_logs()`, made continuous and exact.
+//!
+//! - [`config`]: the `logs:` section.
+//! - [`discover`]: globs to files and directories to watch.
+//! - [`follow`]: one thread per log; rotation, truncation, checkpoints.
+//! - [`matcher`]: level classification and patterns over blocks of lines.
+//! - [`checkpoint`]: positions saved atomically, keyed by file identity.
+
+pub mod checkpoint;
+pub mod config;
+pub mod discover;
+pub mod follow;
+pub mod matcher;
+
+use std::path::Path;
+
+use crate::metrics::Metrics;
+use crate::status::Board;
+use config::LogSource;
+
+/// Starts one follower per log; links logs that name a service to the
+/// status board.
+pub fn start(
+    sources: &[LogSource],
+    metrics: &Metrics,
+    board: &Board,
+    storage: Option<&Path>,
+) -> Vec<follow::Handle> {
+    let mut handles = Vec::with_capacity(sources.len());
+    for source in sources {
+        let m = metrics.log(source);
+        if let Some(service) = &source.service {
+            let (error, warning) = m.level_counters();
+            board.link_log(service, error, warning);
+        }
+        match follow::spawn(source.clone(), m, storage) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                tracing::error!(log = %source.name, error = %e, "cannot start follower thread")
+            }
+        }
+    }
+    handles
+}

@@ -1,0 +1,297 @@
+//! Log-follower metrics: per-log counters and per-pattern label sets with a
+//! cardinality cap.
+
+use std::collections::HashMap;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::logs::config::{LogSource, Pattern};
+use crate::logs::matcher::LevelCounts;
+
+/// Label value of the series that takes matches past a pattern's cap.
+pub const OVERFLOW_VALUE: &str = "__overflow__";
+
+/// Label sets vary per log (optional `microservice`, pattern captures).
+type Labels = Vec<(String, String)>;
+
+/// The log families, registered once.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LogFamilies {
+    lines: Family<Labels, Counter>,
+    matches: Family<Labels, Counter>,
+    overflow: Family<Labels, Counter>,
+    bytes: Family<Labels, Counter>,
+    files: Family<Labels, Gauge>,
+    rotations: Family<Labels, Counter>,
+    truncations: Family<Labels, Counter>,
+    read_errors: Family<Labels, Counter>,
+    long_lines: Family<Labels, Counter>,
+    lag: Family<Labels, Gauge>,
+    checkpoint_errors: Family<Labels, Counter>,
+}
+
+impl LogFamilies {
+    pub(super) fn register(&self, r: &mut Registry) {
+        r.register(
+            "vitals_log_lines",
+            "Lines read, by level: error (an error token), else warning (a warning token), else other",
+            self.lines.clone(),
+        );
+        r.register(
+            "vitals_log_pattern_matches",
+            "Lines matching a configured pattern, with its opted-in capture labels",
+            self.matches.clone(),
+        );
+        r.register(
+            "vitals_log_pattern_overflow_matches",
+            "Matches counted in the __overflow__ series because the pattern reached max_series label sets",
+            self.overflow.clone(),
+        );
+        r.register(
+            "vitals_log_read_bytes",
+            "Bytes read from the log's files",
+            self.bytes.clone(),
+        );
+        r.register(
+            "vitals_log_files_followed",
+            "Files currently followed",
+            self.files.clone(),
+        );
+        r.register(
+            "vitals_log_rotations",
+            "Files that were renamed away, deleted or replaced while followed",
+            self.rotations.clone(),
+        );
+        r.register(
+            "vitals_log_truncations",
+            "Files found truncated or rewritten (copytruncate, or while the exporter was stopped)",
+            self.truncations.clone(),
+        );
+        r.register(
+            "vitals_log_read_errors",
+            "Failures to open or read a file (permissions, I/O errors)",
+            self.read_errors.clone(),
+        );
+        r.register(
+            "vitals_log_long_lines",
+            "Lines longer than max_line_bytes; matching saw their first max_line_bytes bytes",
+            self.long_lines.clone(),
+        );
+        r.register(
+            "vitals_log_lag_bytes",
+            "Bytes written to the followed files but not read yet",
+            self.lag.clone(),
+        );
+        r.register(
+            "vitals_log_checkpoint_errors",
+            "Failures to load or save the log's positions file",
+            self.checkpoint_errors.clone(),
+        );
+    }
+
+    /// Creates every known series of `source` at 0 and returns its handle.
+    pub(super) fn log(&self, source: &LogSource) -> LogMetrics {
+        let mut base: Labels = vec![("log".into(), source.name.clone())];
+        if let Some(s) = &source.service {
+            base.push((crate::metrics::SERVICE_LABEL.into(), s.clone()));
+        }
+        let with = |k: &str, v: &str| {
+            let mut l = base.clone();
+            l.push((k.to_string(), v.to_string()));
+            l
+        };
+        let patterns = source
+            .patterns
+            .iter()
+            .map(|p| {
+                let labels = with("pattern", &p.name);
+                PatternMetrics::new(
+                    p,
+                    self.matches.clone(),
+                    labels.clone(),
+                    self.overflow.get_or_create_owned(&labels),
+                )
+            })
+            .collect();
+        LogMetrics {
+            error: self.lines.get_or_create_owned(&with("level", "error")),
+            warning: self.lines.get_or_create_owned(&with("level", "warning")),
+            other: self.lines.get_or_create_owned(&with("level", "other")),
+            bytes: self.bytes.get_or_create_owned(&base),
+            files: self.files.get_or_create_owned(&base),
+            rotations: self.rotations.get_or_create_owned(&base),
+            truncations: self.truncations.get_or_create_owned(&base),
+            read_errors: self.read_errors.get_or_create_owned(&base),
+            long_lines: self.long_lines.get_or_create_owned(&base),
+            lag: self.lag.get_or_create_owned(&base),
+            checkpoint_errors: self.checkpoint_errors.get_or_create_owned(&base),
+            patterns,
+        }
+    }
+}
+
+/// Handles on one log's series; owned by its follower thread.
+#[derive(Debug)]
+pub struct LogMetrics {
+    error: Counter,
+    warning: Counter,
+    other: Counter,
+    bytes: Counter,
+    files: Gauge,
+    rotations: Counter,
+    truncations: Counter,
+    read_errors: Counter,
+    long_lines: Counter,
+    lag: Gauge,
+    checkpoint_errors: Counter,
+    /// One per configured pattern, in config order.
+    pub patterns: Vec<PatternMetrics>,
+}
+
+impl LogMetrics {
+    /// A block of lines was classified.
+    pub fn lines(&self, c: LevelCounts) {
+        if c.error > 0 {
+            self.error.inc_by(c.error);
+        }
+        if c.warning > 0 {
+            self.warning.inc_by(c.warning);
+        }
+        let other = c.other();
+        if other > 0 {
+            self.other.inc_by(other);
+        }
+    }
+
+    /// The error and warning counters, for the status page's recent window.
+    pub fn level_counters(&self) -> (Counter, Counter) {
+        (self.error.clone(), self.warning.clone())
+    }
+
+    /// `n` bytes were read.
+    pub fn read(&self, n: u64) {
+        self.bytes.inc_by(n);
+    }
+
+    /// The number of followed files is now `n`.
+    pub fn files_followed(&self, n: usize) {
+        self.files.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// A followed file was renamed away, deleted or replaced.
+    pub fn rotated(&self) {
+        self.rotations.inc();
+    }
+
+    /// A followed file was truncated or rewritten.
+    pub fn truncated(&self) {
+        self.truncations.inc();
+    }
+
+    /// Opening or reading a file failed.
+    pub fn read_failed(&self) {
+        self.read_errors.inc();
+    }
+
+    /// A line exceeded `max_line_bytes`.
+    pub fn long_line(&self) {
+        self.long_lines.inc();
+    }
+
+    /// Bytes not read yet, summed over the files.
+    pub fn lag(&self, bytes: u64) {
+        self.lag.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// Loading or saving positions failed.
+    pub fn checkpoint_failed(&self) {
+        self.checkpoint_errors.inc();
+    }
+}
+
+/// Counters of one pattern, keyed by the captured label values.
+#[derive(Debug)]
+pub struct PatternMetrics {
+    family: Family<Labels, Counter>,
+    base: Labels,
+    names: Vec<String>,
+    /// Capture group index of each label.
+    groups: Vec<usize>,
+    max: usize,
+    /// Label values joined by 0xFF (never valid UTF-8, so no collisions).
+    series: HashMap<Vec<u8>, Counter>,
+    key: Vec<u8>,
+    unlabelled: Option<Counter>,
+    overflow: Counter,
+    overflow_series: Option<Counter>,
+}
+
+impl PatternMetrics {
+    fn new(p: &Pattern, family: Family<Labels, Counter>, base: Labels, overflow: Counter) -> Self {
+        let groups = p
+            .labels
+            .iter()
+            .filter_map(|l| p.regex.capture_names().position(|n| n == Some(l.as_str())))
+            .collect();
+        // Without labels the one series exists from the start.
+        let unlabelled = p
+            .labels
+            .is_empty()
+            .then(|| family.get_or_create_owned(&base));
+        PatternMetrics {
+            family,
+            base,
+            names: p.labels.clone(),
+            groups,
+            max: p.max_series,
+            series: HashMap::new(),
+            key: Vec::with_capacity(64),
+            unlabelled,
+            overflow,
+            overflow_series: None,
+        }
+    }
+
+    /// A line matched; `locs` are the capture offsets into `hay`.
+    pub fn matched(&mut self, hay: &[u8], locs: &regex::bytes::CaptureLocations) {
+        if let Some(c) = &self.unlabelled {
+            c.inc();
+            return;
+        }
+        self.key.clear();
+        for &g in &self.groups {
+            if let Some((s, e)) = locs.get(g) {
+                self.key.extend_from_slice(&hay[s..e]);
+            }
+            self.key.push(0xFF);
+        }
+        if let Some(c) = self.series.get(self.key.as_slice()) {
+            c.inc();
+            return;
+        }
+        if self.series.len() >= self.max {
+            self.overflow.inc();
+            let series = self.overflow_series.get_or_insert_with(|| {
+                let mut l = self.base.clone();
+                l.extend(
+                    self.names
+                        .iter()
+                        .map(|n| (n.clone(), OVERFLOW_VALUE.to_string())),
+                );
+                self.family.get_or_create_owned(&l)
+            });
+            series.inc();
+            return;
+        }
+        let mut labels = self.base.clone();
+        for (name, value) in self.names.iter().zip(self.key.split(|&b| b == 0xFF)) {
+            labels.push((name.clone(), String::from_utf8_lossy(value).into_owned()));
+        }
+        let c = self.family.get_or_create_owned(&labels);
+        c.inc();
+        self.series.insert(self.key.clone(), c);
+    }
+}

@@ -90,6 +90,16 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
             .is_ok()
     });
     let followers = logs::start(&config.logs, &metrics, &board, storage);
+    // Ready means every file has its start position: a line written after
+    // /-/ready answers 200 is counted.
+    let followers = tokio::task::spawn_blocking(move || {
+        for f in &followers {
+            f.wait_started(std::time::Duration::from_secs(30));
+        }
+        followers
+    })
+    .await
+    .unwrap_or_default();
     let sampler = {
         let board = board.clone();
         tokio::spawn(async move {

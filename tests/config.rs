@@ -15,7 +15,7 @@ fn good_config_passes() {
         &format!("{DIR}/good.yaml"),
     ]);
     assert_eq!((code, err.as_str()), (0, ""));
-    assert_eq!(out, format!("{DIR}/good.yaml: OK (3 services)\n"));
+    assert_eq!(out, format!("{DIR}/good.yaml: OK (3 services, 1 logs)\n"));
 }
 
 #[test]
@@ -42,7 +42,7 @@ fn bad_configs_fail_with_exact_messages() {
         assert_eq!(err, want, "{file}");
         checked += 1;
     }
-    assert_eq!(checked, 5, "every bad fixture was checked");
+    assert_eq!(checked, 6, "every bad fixture was checked");
 }
 
 #[test]

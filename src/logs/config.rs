@@ -166,6 +166,12 @@ fn log(
     for (j, p) in r.paths.value.iter().enumerate() {
         let abs = v.resolve_path(&p.value);
         let abs = abs.to_string_lossy().into_owned();
+        if abs.contains("**") {
+            let msg = "`**` is not supported; use one `*` per directory level";
+            v.problem(p, &format!("{field}.paths[{j}]"), msg);
+            ok = false;
+            continue;
+        }
         match globset::Glob::new(&abs) {
             Ok(_) => paths.push(abs),
             Err(e) => {

@@ -203,10 +203,17 @@ impl Scanner {
 pub struct Handle {
     stop: Arc<AtomicBool>,
     wake: SyncSender<()>,
+    started: Receiver<()>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Handle {
+    /// Waits until the first scan has placed every file at its start
+    /// position (or the thread ended, or `timeout` passed).
+    pub fn wait_started(&self, timeout: Duration) {
+        let _ = self.started.recv_timeout(timeout);
+    }
+
     /// Asks the follower to read what is left, save its positions and end;
     /// waits for it.
     pub fn stop(mut self) {
@@ -229,12 +236,14 @@ pub fn spawn(
     let checkpoint = storage.map(|s| source.checkpoint_path(s));
     let follower = Follower::new(source, metrics, checkpoint);
     let (stop2, wake2) = (stop.clone(), wake.clone());
+    let (started_tx, started) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name(format!("follow-{}", follower.source.name))
-        .spawn(move || follower.run(rx, wake2, stop2))?;
+        .spawn(move || follower.run(rx, wake2, stop2, started_tx))?;
     Ok(Handle {
         stop,
         wake,
+        started,
         thread: Some(thread),
     })
 }
@@ -249,6 +258,9 @@ struct Follower {
     checkpoint: Option<PathBuf>,
     /// Whether the first scan is done: later files are read from their start.
     started: bool,
+    /// Whether positions from an earlier run were loaded: then `start_at`
+    /// does not apply, every file without a position is new.
+    resumed: bool,
     /// Paths already reported as unreadable (reported again once fixed).
     unreadable: HashSet<PathBuf>,
     watched: HashSet<PathBuf>,
@@ -276,13 +288,20 @@ impl Follower {
             saved: HashMap::new(),
             checkpoint,
             started: false,
+            resumed: false,
             unreadable: HashSet::new(),
             watched: HashSet::new(),
             dirty: false,
         }
     }
 
-    fn run(mut self, rx: Receiver<()>, wake: SyncSender<()>, stop: Arc<AtomicBool>) {
+    fn run(
+        mut self,
+        rx: Receiver<()>,
+        wake: SyncSender<()>,
+        stop: Arc<AtomicBool>,
+        started: SyncSender<()>,
+    ) {
         let flags = Arc::new(AtomicU8::new(0));
         let mut watcher = match self.source.watch {
             WatchMode::Inotify => self.watcher(flags.clone(), wake),
@@ -293,6 +312,7 @@ impl Follower {
         self.recover_rotated_while_down();
         self.started = true;
         self.read_all();
+        let _ = started.send(());
         let mut next_poll = Instant::now() + self.source.poll_interval;
         let mut next_save = Instant::now();
         while !stop.load(Ordering::Acquire) {
@@ -352,7 +372,12 @@ impl Follower {
     fn load_checkpoint(&mut self) {
         let Some(path) = &self.checkpoint else { return };
         match checkpoint::load(path) {
-            Ok(saved) => self.saved = saved,
+            Ok(saved) => {
+                // We ran before: files without a position appeared while we
+                // were down, and their lines count.
+                self.resumed = path.exists();
+                self.saved = saved;
+            }
             Err(e) => {
                 tracing::warn!(log = %self.source.name, error = %e, "ignoring unusable positions file");
                 self.scanner.metrics.checkpoint_failed();
@@ -484,7 +509,8 @@ impl Follower {
                 self.scanner.metrics.truncated();
                 tracing::info!(log = %self.source.name, path = %path.display(), "file truncated or replaced while stopped; reading from its start");
             }
-        } else if !self.started && self.source.start_at == StartAt::End && size > 0 {
+        } else if !self.started && !self.resumed && self.source.start_at == StartAt::End && size > 0
+        {
             t.pos = size;
             t.line_start = size;
             let mut last = [0u8; 1];

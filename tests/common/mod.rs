@@ -44,14 +44,19 @@ impl Exporter {
     /// Like [`Exporter::start`], with extra flags and a chosen directory.
     pub fn start_with(yaml: &str, args: &[&str], dir: tempfile::TempDir) -> Exporter {
         let config = dir.path().join("exporter.yaml");
+        let default_storage = dir.path().join("data");
+        let storage: &[&std::ffi::OsStr] = if args.contains(&"--storage.path") {
+            &[]
+        } else {
+            &["--storage.path".as_ref(), default_storage.as_os_str()]
+        };
         std::fs::write(&config, yaml).expect("write config");
         let mut child = Command::new(BIN)
             .arg("--config.file")
             .arg(&config)
             .args(["--web.listen-address", "127.0.0.1:0"])
-            .arg("--storage.path")
-            .arg(dir.path().join("data"))
             .args(args)
+            .args(storage)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -83,13 +88,17 @@ impl Exporter {
                 panic!("exporter did not start; log:\n{}", log.lock().unwrap());
             }
         };
-        Exporter {
+        let e = Exporter {
             child,
             addr,
             dir,
             config,
             log,
-        }
+        };
+        wait_for("/-/ready", Duration::from_secs(30), || {
+            e.get("/-/ready").0 == 200
+        });
+        e
     }
 
     /// Everything the exporter logged so far.

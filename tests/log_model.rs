@@ -1,0 +1,288 @@
+//! Randomized model test and stress test for the log follower: random
+//! sequences of writes, rotations, truncations, deletions and restarts
+//! against a model that knows how many lines of each level were written.
+
+mod common;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// xorshift64*: deterministic, seeds printed on failure.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Lines written, by level, since the current exporter process started
+/// counting.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Model {
+    error: u64,
+    warning: u64,
+    other: u64,
+}
+
+/// The file under test and its writer (an `O_APPEND` descriptor kept open
+/// across copytruncate, reopened after rename rotations like a real service).
+struct Subject {
+    dir: PathBuf,
+    log: PathBuf,
+    writer: File,
+    rotations: u32,
+    model: Model,
+    /// Bytes written, in all files.
+    written: u64,
+    /// `written` when the current file was created.
+    generation_start: u64,
+}
+
+impl Subject {
+    fn new(dir: &Path) -> Subject {
+        let log = dir.join("app.log");
+        Subject {
+            writer: open_append(&log),
+            dir: dir.to_path_buf(),
+            log,
+            rotations: 0,
+            model: Model::default(),
+            written: 0,
+            generation_start: 0,
+        }
+    }
+
+    fn write(&mut self, rng: &mut Rng, n: u64) {
+        let mut buf = Vec::new();
+        for i in 0..n {
+            let pad = "x".repeat(rng.below(120) as usize);
+            match rng.below(10) {
+                0 => {
+                    self.model.error += 1;
+                    writeln!(buf, "ts ERROR seq={i} {pad}").unwrap();
+                }
+                1 | 2 => {
+                    self.model.warning += 1;
+                    writeln!(buf, "ts WARNING seq={i} {pad}").unwrap();
+                }
+                _ => {
+                    self.model.other += 1;
+                    writeln!(buf, "ts INFO seq={i} \u{1F600} {pad}").unwrap();
+                }
+            }
+        }
+        // Several writes: the follower may see any prefix of the batch.
+        for chunk in buf.chunks(1 + rng.below(4096) as usize) {
+            self.writer.write_all(chunk).unwrap();
+        }
+        self.written += buf.len() as u64;
+    }
+
+    /// logrotate `create`: rename away, new file, writer reopens.
+    fn rename_rotate(&mut self) {
+        self.rotations += 1;
+        std::fs::rename(
+            &self.log,
+            self.dir.join(format!("app.log.{}", self.rotations)),
+        )
+        .unwrap();
+        self.writer = open_append(&self.log);
+        self.generation_start = self.written;
+    }
+
+    /// Whether the current file got lines the follower may not have seen
+    /// any byte of yet. Copytruncate then loses them by nature: the live
+    /// file never showed them, and nothing ties the copy to it.
+    fn unseen_generation(&self) -> bool {
+        self.written > self.generation_start
+    }
+
+    /// logrotate `copytruncate`: copy, then truncate under the writer.
+    fn copytruncate(&mut self) {
+        self.rotations += 1;
+        std::fs::copy(
+            &self.log,
+            self.dir.join(format!("app.log.{}", self.rotations)),
+        )
+        .unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&self.log)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    }
+
+    /// Delete and recreate (the writer's old descriptor is dropped).
+    fn delete_recreate(&mut self) {
+        std::fs::remove_file(&self.log).unwrap();
+        self.writer = open_append(&self.log);
+        self.generation_start = self.written;
+    }
+}
+
+fn open_append(p: &Path) -> File {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap()
+}
+
+fn counts(e: &Exporter) -> Model {
+    let m = e.metrics();
+    let v = |l: &str| {
+        sample(
+            &m,
+            &format!("vitals_log_lines_total{{log=\"app\",level=\"{l}\"}}"),
+        )
+        .unwrap_or(-1.0) as u64
+    };
+    Model {
+        error: v("error"),
+        warning: v("warning"),
+        other: v("other"),
+    }
+}
+
+fn wait_model(e: &Exporter, want: Model, seed: u64, ops: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut got = counts(e);
+    while Instant::now() < deadline {
+        if got == want {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        got = counts(e);
+    }
+    panic!(
+        "seed {seed}: got {got:?}, want {want:?}\nops: {ops:?}\nlog:\n{}",
+        e.log()
+    );
+}
+
+fn start(logs: &Path, storage: &Path) -> Exporter {
+    let cfg = format!(
+        "logs:\n  - name: app\n    paths: ['{}']\n",
+        logs.join("app.log").display()
+    );
+    Exporter::start_with(
+        &cfg,
+        &["--storage.path", storage.to_str().unwrap()],
+        tempfile::tempdir().unwrap(),
+    )
+}
+
+#[test]
+fn random_operations_match_the_model() {
+    for seed in 1..=10u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let logs = tempfile::tempdir().unwrap();
+        let storage = tempfile::tempdir().unwrap();
+        let mut s = Subject::new(logs.path());
+        let mut e = start(logs.path(), storage.path());
+        let mut ops = Vec::new();
+        for _ in 0..12 {
+            let op = rng.below(10);
+            match op {
+                0..=4 => {
+                    let n = 1 + rng.below(400);
+                    ops.push(format!("write {n}"));
+                    s.write(&mut rng, n);
+                }
+                5 => {
+                    ops.push("rename".into());
+                    s.rename_rotate();
+                }
+                6 => {
+                    if s.unseen_generation() {
+                        ops.push("settle".into());
+                        wait_model(&e, s.model, seed, &ops);
+                        s.generation_start = s.written;
+                    }
+                    ops.push("copytruncate".into());
+                    s.copytruncate();
+                }
+                7 => {
+                    // Deleting a file nobody has opened loses its lines by
+                    // nature; let the follower catch up first.
+                    ops.push("settle+delete".into());
+                    wait_model(&e, s.model, seed, &ops);
+                    s.delete_recreate();
+                }
+                _ => {
+                    // Graceful restart; while down: writes and at most one
+                    // rename rotation, which the checkpoint must recover.
+                    ops.push("restart".into());
+                    wait_model(&e, s.model, seed, &ops);
+                    assert!(e.stop().success());
+                    s.model = Model::default();
+                    s.generation_start = s.written;
+                    let n = 1 + rng.below(200);
+                    s.write(&mut rng, n);
+                    if rng.below(2) == 0 {
+                        ops.push("rename-while-down".into());
+                        s.rename_rotate();
+                        let n = 1 + rng.below(200);
+                        s.write(&mut rng, n);
+                    }
+                    e = start(logs.path(), storage.path());
+                }
+            }
+        }
+        wait_model(&e, s.model, seed, &ops);
+    }
+}
+
+#[test]
+fn stress_full_speed_writer_with_rotations() {
+    let logs = tempfile::tempdir().unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let mut s = Subject::new(logs.path());
+    let e = start(logs.path(), storage.path());
+    let mut rng = Rng(0xdead_beef);
+    let end = Instant::now() + Duration::from_secs(4);
+    let mut batches = 0u64;
+    let read = |e: &Exporter| {
+        e.value("vitals_log_read_bytes_total{log=\"app\"}")
+            .unwrap_or(0.0) as u64
+    };
+    while Instant::now() < end {
+        s.write(&mut rng, 3000);
+        batches += 1;
+        match batches % 3 {
+            0 => s.rename_rotate(),
+            1 => {
+                // See `unseen_generation`: the follower must have read a
+                // byte of this file before it is copied and truncated.
+                wait_for(
+                    "a byte of the new file read",
+                    Duration::from_secs(10),
+                    || read(&e) > s.generation_start,
+                );
+                s.copytruncate();
+            }
+            _ => {}
+        }
+    }
+    assert!(batches >= 10, "the writer managed only {batches} batches");
+    wait_model(
+        &e,
+        s.model,
+        0,
+        &[format!("{batches} batches of 3000 lines")],
+    );
+    let total = s.model.error + s.model.warning + s.model.other;
+    assert_eq!(total, batches * 3000);
+}

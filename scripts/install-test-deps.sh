@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian when it is missing:
-# promtool (package prometheus). Idempotent; safe to run on every CI start.
+# promtool and prometheus (package prometheus), alertmanager and amtool
+# (package prometheus-alertmanager). Idempotent; safe to run on every CI start.
 set -euo pipefail
 
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -13,8 +15,12 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-# The Debian package starts a Prometheus service on :9090; tests start their own.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
-  systemctl stop prometheus || true
+# The Debian packages may start services on :9090/:9093; tests start their own
+# on free ports, so these only waste memory.
+if command -v systemctl >/dev/null 2>&1; then
+  for s in prometheus prometheus-alertmanager; do
+    systemctl is-active --quiet "$s" 2>/dev/null && systemctl stop "$s" || true
+  done
 fi
 promtool --version | head -1
+amtool --version 2>&1 | head -1

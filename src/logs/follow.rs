@@ -25,12 +25,16 @@ use super::matcher::{for_each_matching_line, LevelMatcher};
 use crate::metrics::logs::LogMetrics;
 
 /// Bytes asked of one `read`.
-const READ_SIZE: usize = 256 * 1024;
+const READ_SIZE: usize = 64 * 1024;
 /// Bytes read from one file before the others get their turn.
 const READ_BUDGET: u64 = 32 << 20;
 /// How long a file renamed away or deleted is still read (writers that
 /// have not reopened yet), once it has no new data.
 pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
+/// While data keeps arriving, read cycles start at most this often: a
+/// writer doing one write(2) per line then costs one cycle per batch of
+/// lines, not one per line. An idle follower still reads a new line at once.
+const BUSY_CYCLE: Duration = Duration::from_millis(1);
 /// Longest time between two saves of the positions.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -74,6 +78,8 @@ struct Scanner {
     patterns: Vec<(regex::bytes::Regex, regex::bytes::CaptureLocations)>,
     max_line_bytes: usize,
     buf: Vec<u8>,
+    /// Bytes read since start (to tell a busy cycle from an idle one).
+    bytes_read: u64,
 }
 
 impl Scanner {
@@ -186,6 +192,7 @@ impl Scanner {
                 Ok(0) => break Ok(total),
                 Ok(n) => {
                     total += n as u64;
+                    self.bytes_read += n as u64;
                     self.metrics.read(n as u64);
                     self.feed(t, &buf[..n]);
                 }
@@ -279,6 +286,7 @@ impl Follower {
             patterns,
             max_line_bytes: source.max_line_bytes,
             buf: vec![0; READ_SIZE],
+            bytes_read: 0,
             metrics,
         };
         Follower {
@@ -311,20 +319,32 @@ impl Follower {
         self.rescan(watcher.as_mut());
         self.recover_rotated_while_down();
         self.started = true;
-        self.read_all();
+        let mut more = self.read_all();
         let _ = started.send(());
         let mut next_poll = Instant::now() + self.source.poll_interval;
         let mut next_save = Instant::now();
+        let mut busy_since: Option<Instant> = None;
         while !stop.load(Ordering::Acquire) {
             let now = Instant::now();
             if now >= next_save {
                 self.save();
                 next_save = now + CHECKPOINT_INTERVAL;
             }
-            let wait = next_poll.min(next_save).saturating_duration_since(now);
+            // With data left behind a read budget, only look for wake-ups.
+            let wait = if more {
+                Duration::ZERO
+            } else {
+                next_poll.min(next_save).saturating_duration_since(now)
+            };
             match rx.recv_timeout(wait) {
                 Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if let Some(t) = busy_since {
+                let left = BUSY_CYCLE.saturating_sub(t.elapsed());
+                if !left.is_zero() {
+                    std::thread::sleep(left);
+                }
             }
             let woke = flags.swap(0, Ordering::AcqRel);
             let now = Instant::now();
@@ -332,7 +352,9 @@ impl Follower {
                 self.rescan(watcher.as_mut());
                 next_poll = now + self.source.poll_interval;
             }
-            self.read_all();
+            let before = self.scanner.bytes_read;
+            more = self.read_all();
+            busy_since = (self.scanner.bytes_read > before).then_some(now);
         }
         self.read_all();
         self.dirty = true;
@@ -562,8 +584,10 @@ impl Follower {
         }
     }
 
-    /// Reads every file; lets go of detached files that are done.
-    fn read_all(&mut self) {
+    /// Reads every file; lets go of detached files that are done. Returns
+    /// true when a file stopped at its read budget with more to read.
+    fn read_all(&mut self) -> bool {
+        let mut more = false;
         let mut lag = 0u64;
         let mut i = 0;
         while i < self.files.len() {
@@ -573,6 +597,7 @@ impl Follower {
             if read > 0 {
                 self.dirty = true;
             }
+            more |= read >= READ_BUDGET;
             let done = t.detached.is_some_and(|d| d.elapsed() >= ROTATE_WAIT) && read == 0;
             if done {
                 let mut t = self.files.swap_remove(i);
@@ -585,6 +610,7 @@ impl Follower {
         }
         self.scanner.metrics.files_followed(self.files.len());
         self.scanner.metrics.lag(lag);
+        more
     }
 
     /// Reads file `i` to EOF, handling truncation first; returns (bytes read, size).

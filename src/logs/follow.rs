@@ -35,6 +35,12 @@ pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
 /// writer doing one write(2) per line then costs one cycle per batch of
 /// lines, not one per line. An idle follower still reads a new line at once.
 const BUSY_CYCLE: Duration = Duration::from_millis(1);
+/// Data arriving in every cycle for this long switches to fast polling.
+const FAST_AFTER: Duration = Duration::from_millis(50);
+/// No data for this long switches back to inotify.
+const FAST_IDLE: Duration = Duration::from_millis(250);
+/// Rescan period while fast polling (rotations are found within it).
+const FAST_RESCAN: Duration = Duration::from_millis(100);
 /// Longest time between two saves of the positions.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -323,7 +329,15 @@ impl Follower {
         let _ = started.send(());
         let mut next_poll = Instant::now() + self.source.poll_interval;
         let mut next_save = Instant::now();
-        let mut busy_since: Option<Instant> = None;
+        // Start of the previous cycle, when it read data (for coalescing).
+        let mut coalesce_from: Option<Instant> = None;
+        // Since when every cycle has read data, and when data last came.
+        let mut streak: Option<Instant> = None;
+        let mut last_data = Instant::now();
+        // While a writer is busy, polling every BUSY_CYCLE replaces inotify:
+        // inotify would cost the writer an event per write(2) and us a
+        // wake-up per event.
+        let mut fast = false;
         while !stop.load(Ordering::Acquire) {
             let now = Instant::now();
             if now >= next_save {
@@ -333,6 +347,8 @@ impl Follower {
             // With data left behind a read budget, only look for wake-ups.
             let wait = if more {
                 Duration::ZERO
+            } else if fast {
+                BUSY_CYCLE
             } else {
                 next_poll.min(next_save).saturating_duration_since(now)
             };
@@ -340,7 +356,7 @@ impl Follower {
                 Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if let Some(t) = busy_since {
+            if let Some(t) = coalesce_from {
                 let left = BUSY_CYCLE.saturating_sub(t.elapsed());
                 if !left.is_zero() {
                     std::thread::sleep(left);
@@ -349,12 +365,39 @@ impl Follower {
             let woke = flags.swap(0, Ordering::AcqRel);
             let now = Instant::now();
             if woke & WAKE_RESCAN != 0 || now >= next_poll {
-                self.rescan(watcher.as_mut());
-                next_poll = now + self.source.poll_interval;
+                self.rescan(if fast { None } else { watcher.as_mut() });
+                next_poll = now
+                    + if fast {
+                        FAST_RESCAN
+                    } else {
+                        self.source.poll_interval
+                    };
             }
             let before = self.scanner.bytes_read;
             more = self.read_all();
-            busy_since = (self.scanner.bytes_read > before).then_some(now);
+            let got = self.scanner.bytes_read > before;
+            coalesce_from = got.then_some(now);
+            if got {
+                last_data = now;
+                streak.get_or_insert(now);
+            } else {
+                streak = None;
+            }
+            let Some(w) = watcher.as_mut() else { continue };
+            if !fast && streak.is_some_and(|s| now.duration_since(s) >= FAST_AFTER) {
+                use notify::Watcher;
+                for dir in self.watched.drain() {
+                    let _ = w.unwatch(&dir);
+                }
+                fast = true;
+                next_poll = now + FAST_RESCAN;
+                tracing::debug!(log = %self.source.name, "busy writer: polling instead of inotify");
+            } else if fast && now.duration_since(last_data) >= FAST_IDLE {
+                fast = false;
+                self.rescan(Some(w));
+                next_poll = now + self.source.poll_interval;
+                tracing::debug!(log = %self.source.name, "writer idle: back to inotify");
+            }
         }
         self.read_all();
         self.dirty = true;

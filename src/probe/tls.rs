@@ -1,7 +1,7 @@
 //! TLS client settings shared by the HTTP and TCP probers.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -42,8 +42,20 @@ pub fn load_ca(path: &Path) -> Result<RootCertStore, CaError> {
 }
 
 /// Builds a client config trusting `ca` (or the Mozilla roots when `None`);
-/// with `insecure` any certificate is accepted but still recorded.
+/// with `insecure` any certificate is accepted but still recorded. Without a
+/// CA file the config is built once and shared: a copy of the root store
+/// per service would cost kilobytes each for thousands of services.
 pub fn client_config(ca: Option<RootCertStore>, insecure: bool) -> Arc<ClientConfig> {
+    static DEFAULT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    static INSECURE: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    match (ca, insecure) {
+        (None, false) => DEFAULT.get_or_init(|| build(None, false)).clone(),
+        (_, true) => INSECURE.get_or_init(|| build(None, true)).clone(),
+        (ca, false) => build(ca, false),
+    }
+}
+
+fn build(ca: Option<RootCertStore>, insecure: bool) -> Arc<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -635,7 +635,7 @@ impl Validator<'_> {
                 match (user, pass) {
                     (Some(u), Some(p)) => Some(Secret(format!(
                         "Basic {}",
-                        base64_encode(format!("{}:{}", u.expose(), p.expose()).as_bytes())
+                        crate::base64::encode(format!("{}:{}", u.expose(), p.expose()).as_bytes())
                     ))),
                     _ => None,
                 }
@@ -783,28 +783,6 @@ fn expand_env(s: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// Standard base64 with padding, for the `Authorization: Basic` header.
-pub fn base64_encode(input: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -821,14 +799,6 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(format_duration(Duration::from_secs(2)), "2s");
-    }
-
-    #[test]
-    fn base64() {
-        assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64_encode(b"a"), "YQ==");
-        assert_eq!(base64_encode(b"ab"), "YWI=");
-        assert_eq!(base64_encode(b""), "");
     }
 
     #[test]

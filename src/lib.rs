@@ -12,6 +12,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod base64;
 pub mod config;
 pub mod logging;
 pub mod logs;
@@ -41,6 +42,8 @@ pub struct Options {
     pub telemetry_path: String,
     /// Directory for log positions; `None` disables checkpoints.
     pub storage_path: Option<PathBuf>,
+    /// exporter-toolkit web configuration (TLS, basic auth, headers).
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// Why the exporter could not start.
@@ -52,11 +55,18 @@ pub enum RunError {
     /// The listen address could not be bound.
     #[error(transparent)]
     Bind(#[from] web::server::BindError),
+    /// The web configuration is invalid.
+    #[error(transparent)]
+    WebConfig(#[from] web::webconfig::WebConfigError),
 }
 
 /// Loads the configuration, starts probing and serves HTTP until `shutdown`.
 pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let config = config::load(&opts.config_file)?;
+    let web = match &opts.web_config_file {
+        Some(path) => web::webconfig::WebConfigSource::load(path)?,
+        None => web::webconfig::WebConfigSource::none(),
+    };
     let metrics = Metrics::new();
     metrics.config_loaded(true);
     let metrics = Arc::new(metrics);
@@ -71,6 +81,8 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         board: board.clone(),
         ready: AtomicBool::new(false),
         telemetry_path: opts.telemetry_path.clone(),
+        web,
+        auth: web::auth::Authenticator::default(),
     });
 
     let mut tasks = Vec::with_capacity(config.services.len());

@@ -10,6 +10,11 @@ use vitals_exporter::{config, logging, Options};
 #[derive(Debug, Parser)]
 #[command(name = "vitals_exporter", version)]
 struct Flags {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// exporter-toolkit web configuration: TLS, basic auth, HTTP headers.
+    #[arg(long = "web.config.file")]
+    web_config_file: Option<PathBuf>,
     /// Configuration file.
     #[arg(long = "config.file", default_value = "exporter.yaml")]
     config_file: PathBuf,
@@ -33,8 +38,22 @@ struct Flags {
     log_format: logging::Format,
 }
 
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Read a password on stdin and print its bcrypt hash for basic_auth_users.
+    HashPassword {
+        /// bcrypt cost (10 is the exporter-toolkit's usual value).
+        #[arg(long, default_value_t = 10)]
+        cost: u32,
+    },
+}
+
 fn main() -> ExitCode {
     let flags = Flags::parse();
+    if let Some(Command::HashPassword { cost }) = flags.command {
+        return hash_password(cost);
+    }
     let level = flags.log_level.parse().unwrap_or(tracing::Level::INFO);
     logging::init(level, flags.log_format);
 
@@ -71,11 +90,35 @@ fn main() -> ExitCode {
         listen_address: flags.listen_address,
         telemetry_path: flags.telemetry_path,
         storage_path: Some(flags.storage_path),
+        web_config_file: flags.web_config_file,
     };
     match runtime.block_on(vitals_exporter::run(opts, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn hash_password(cost: u32) -> ExitCode {
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        eprintln!("cannot read the password from stdin");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        eprintln!("empty password");
+        return ExitCode::FAILURE;
+    }
+    match bcrypt::hash(password, cost) {
+        Ok(h) => {
+            println!("{h}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot hash: {e}");
             ExitCode::FAILURE
         }
     }

@@ -7,43 +7,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// A child process killed (and reaped) on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(cmd: &str, args: &[String], log: &Path) -> Proc {
-    let out = std::fs::File::create(log).unwrap();
-    let child = Command::new(cmd)
-        .args(args)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{cmd}: {e} (scripts/install-test-deps.sh installs it)"));
-    Proc(child)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A minimal SMTP server that accepts everything and keeps each message.
 fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -102,42 +70,6 @@ fn smtp_session(stream: TcpStream, mails: &Mutex<Vec<String>>) -> std::io::Resul
         } else {
             w.write_all(b"250 ok\r\n")?;
         }
-    }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Runs an instant query; returns the result vector.
-fn query(prom: std::net::SocketAddr, q: &str) -> Vec<serde_json::Value> {
-    let (status, _, body) = http_get(prom, &format!("/api/v1/query?query={}", urlencode(q)), &[]);
-    let v: serde_json::Value =
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    assert_eq!(status, 200, "query {q}: {body}");
-    assert_eq!(v["status"], "success", "query {q}: {body}");
-    v["data"]["result"].as_array().cloned().unwrap_or_default()
-}
-
-fn wait_query(prom: std::net::SocketAddr, q: &str, timeout: Duration) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let r = query(prom, q);
-        if !r.is_empty() {
-            return r;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no data for {q} within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -1,7 +1,9 @@
 //! The HTTP endpoints: `/metrics`, `/-/healthy`, `/-/ready` and the status page.
 
+pub mod auth;
 mod pages;
 pub mod server;
+pub mod webconfig;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,6 +32,54 @@ pub struct App {
     pub ready: AtomicBool,
     /// Path that serves metrics (`--web.telemetry-path`).
     pub telemetry_path: String,
+    /// TLS, headers and users, reloaded when the file changes.
+    pub web: webconfig::WebConfigSource,
+    /// Basic-auth verification with its cache.
+    pub auth: auth::Authenticator,
+}
+
+/// Paths served without authentication: they reveal nothing, and liveness
+/// and readiness probes (kubelet, load balancers) rarely carry credentials.
+pub fn is_public(path: &str) -> bool {
+    matches!(path, "/-/healthy" | "/-/ready")
+}
+
+/// Answers one request: authentication, routing, configured headers.
+pub async fn answer<B>(
+    app: &App,
+    config: &webconfig::WebConfig,
+    req: &Request<B>,
+) -> Response<Body> {
+    let mut resp = if config.users.is_empty() || is_public(req.uri().path()) {
+        handle(app, req)
+    } else {
+        match app
+            .auth
+            .check(
+                &config.users,
+                req.headers().get(hyper::header::AUTHORIZATION),
+            )
+            .await
+        {
+            auth::Verdict::Allowed => handle(app, req),
+            auth::Verdict::Denied => {
+                let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                r.headers_mut().insert(
+                    hyper::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"vitals_exporter\", charset=\"UTF-8\""),
+                );
+                r
+            }
+            auth::Verdict::Busy => text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many authentication attempts\n",
+            ),
+        }
+    };
+    for (k, v) in &config.headers {
+        resp.headers_mut().insert(k.clone(), v.clone());
+    }
+    resp
 }
 
 type Body = Full<Bytes>;

@@ -14,6 +14,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use super::webconfig::WebConfig;
 use super::App;
 
 /// Time a client has to send its request headers (slowloris guard).
@@ -61,12 +62,6 @@ pub async fn bind(address: &str) -> Result<TcpListener, BindError> {
 /// Serves `app` on `listener` until `shutdown` completes, then lets
 /// in-flight requests finish for a short grace period.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEADER_BYTES);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
@@ -88,16 +83,19 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = service_fn(move |req| {
-            let resp = super::handle(&app, &req);
-            async move { Ok::<_, Infallible>(resp) }
-        });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let (app, watcher) = (app.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let config = app.web.current();
+            match config.tls.clone() {
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => serve_connection(s, app, config, watcher, peer).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                None => serve_connection(stream, app, config, watcher, peer).await,
             }
             drop(permit);
         });
@@ -108,5 +106,37 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         .is_err()
     {
         tracing::warn!("connections still open after the grace period; closing them");
+    }
+}
+
+async fn serve_connection<I>(
+    io: I,
+    app: Arc<App>,
+    config: Arc<WebConfig>,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: std::net::SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    if !config.http2 {
+        builder = builder.http1_only();
+    }
+    let service = service_fn(move |req| {
+        let (app, config) = (app.clone(), config.clone());
+        async move { Ok::<_, Infallible>(super::answer(&app, &config, &req).await) }
+    });
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

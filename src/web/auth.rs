@@ -1,0 +1,167 @@
+//! HTTP basic auth against bcrypt hashes, cheap for a scraper and bounded
+//! against password guessing.
+//!
+//! bcrypt costs tens of milliseconds by design. Successful verifications are
+//! cached under a SHA-256 of (user, password, stored hash), so a scrape
+//! every second costs a hash, and a changed hash invalidates the entry.
+//! Verifications run on the blocking pool, at most [`MAX_VERIFYING`] at
+//! once, with a short queue: wrong passwords cannot take every core.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use hyper::header::HeaderValue;
+use tokio::sync::Semaphore;
+
+/// Concurrent bcrypt verifications.
+const MAX_VERIFYING: usize = 1;
+/// Requests waiting for a verification slot; more are refused at once.
+const MAX_WAITING: usize = 32;
+/// Cached successes kept (cleared when full).
+const MAX_CACHED: usize = 1024;
+/// Verified for unknown users, so timing does not reveal which users exist.
+const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+
+/// The outcome of checking a request's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Known user, right password.
+    Allowed,
+    /// Missing, malformed or wrong credentials.
+    Denied,
+    /// Too many verifications queued.
+    Busy,
+}
+
+/// Verifies basic-auth credentials.
+#[derive(Debug)]
+pub struct Authenticator {
+    cache: Mutex<HashSet<[u8; 32]>>,
+    slots: Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        Authenticator {
+            cache: Mutex::new(HashSet::new()),
+            slots: Semaphore::new(MAX_VERIFYING),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Authenticator {
+    /// Checks an `Authorization` header against `users` (name → bcrypt hash).
+    pub async fn check(
+        &self,
+        users: &BTreeMap<String, String>,
+        header: Option<&HeaderValue>,
+    ) -> Verdict {
+        use std::sync::atomic::Ordering;
+        let Some((user, pass)) = header.and_then(parse_basic) else {
+            return Verdict::Denied;
+        };
+        let (hash, known) = match users.get(&user) {
+            Some(h) => (h.clone(), true),
+            None => (DUMMY_HASH.to_string(), false),
+        };
+        let key = cache_key(&user, &pass, &hash);
+        if known && self.lock().contains(&key) {
+            return Verdict::Allowed;
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Verdict::Busy;
+        }
+        let permit = self.slots.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let Ok(_permit) = permit else {
+            return Verdict::Denied;
+        };
+        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(pass, &hash).unwrap_or(false))
+            .await
+            .unwrap_or(false);
+        if !(ok && known) {
+            return Verdict::Denied;
+        }
+        let mut cache = self.lock();
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(key);
+        Verdict::Allowed
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `Basic base64(user:pass)` → (user, pass).
+fn parse_basic(v: &HeaderValue) -> Option<(String, String)> {
+    let v = v.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = String::from_utf8(crate::base64::decode(rest.trim())?).ok()?;
+    let (u, p) = raw.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+fn cache_key(user: &str, pass: &str, hash: &str) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [user, pass, hash] {
+        ctx.update(&(part.len() as u64).to_le_bytes());
+        ctx.update(part.as_bytes());
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(user: &str, pass: &str) -> HeaderValue {
+        let v = format!(
+            "Basic {}",
+            crate::base64::encode(format!("{user}:{pass}").as_bytes())
+        );
+        HeaderValue::from_str(&v).unwrap()
+    }
+
+    #[tokio::test]
+    async fn verifies_and_caches() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let users = BTreeMap::from([("prom".to_string(), hash)]);
+        let a = Authenticator::default();
+        assert_eq!(a.check(&users, None).await, Verdict::Denied);
+        assert_eq!(
+            a.check(&users, Some(&header("prom", "nope"))).await,
+            Verdict::Denied
+        );
+        assert_eq!(
+            a.check(&users, Some(&header("other", "s3cret"))).await,
+            Verdict::Denied
+        );
+        assert_eq!(
+            a.check(&users, Some(&header("prom", "s3cret"))).await,
+            Verdict::Allowed
+        );
+        assert_eq!(a.lock().len(), 1);
+        assert_eq!(
+            a.check(&users, Some(&header("prom", "s3cret"))).await,
+            Verdict::Allowed
+        );
+        let bearer = HeaderValue::from_static("Bearer x");
+        assert_eq!(a.check(&users, Some(&bearer)).await, Verdict::Denied);
+    }
+
+    #[test]
+    fn dummy_hash_is_valid() {
+        assert!(DUMMY_HASH.parse::<bcrypt::HashParts>().is_ok());
+    }
+}

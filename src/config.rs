@@ -49,6 +49,9 @@ pub struct Service {
     pub timeout: Duration,
     /// What to probe and how.
     pub probe: ProbeSpec,
+    /// Identifies the settings (secrets included, hashed): a reload restarts
+    /// the service only when it changed.
+    pub fingerprint: u64,
 }
 
 /// The kind of probe and its settings.
@@ -482,6 +485,7 @@ impl Validator<'_> {
         default_interval: Duration,
         default_timeout: Duration,
     ) -> Option<Service> {
+        let described = without_locations(&format!("{rs:?}"));
         let interval = match &rs.interval {
             Some(s) => self.positive(s, &format!("{field}.interval")),
             None => Some(default_interval),
@@ -514,11 +518,27 @@ impl Validator<'_> {
                 None
             }
         };
+        let probe = probe?;
+        // Secrets are read from files: a new password behind the same path
+        // must count as a change.
+        let secrets = match &probe {
+            ProbeSpec::Http(h) => h
+                .headers
+                .iter()
+                .map(|(_, v)| v.expose())
+                .chain(h.authorization.as_ref().map(Secret::expose))
+                .collect::<Vec<_>>()
+                .join("\0"),
+            ProbeSpec::Tcp(_) => String::new(),
+        };
+        let fingerprint =
+            crate::fnv1a(format!("{described}{interval:?}{timeout:?}\0{secrets}").as_bytes());
         Some(Service {
             name: rs.name.value,
             interval: interval?,
             timeout: timeout?,
-            probe: probe?,
+            probe,
+            fingerprint,
         })
     }
 
@@ -696,6 +716,17 @@ impl Validator<'_> {
             server_name: t.tls.and_then(|t| t.server_name),
         })
     }
+}
+
+/// Drops source locations from the `Debug` text of raw structs, so that a
+/// service moved to other lines of the file is not seen as changed.
+pub(crate) fn without_locations(debug: &str) -> String {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"(referenced|defined): Location \{[^{}]*(\{[^{}]*\}[^{}]*)*\}")
+            .expect("static regex")
+    });
+    re.replace_all(debug, "").into_owned()
 }
 
 /// Splits `host:port` or `[v6]:port`.

@@ -4,6 +4,7 @@
 //! - [`config`]: the YAML file, validated once into typed values.
 //! - [`probe`]: one prober per kind (HTTP, TCP) reporting a [`probe::ProbeReport`].
 //! - [`logs`]: following log files, counting levels and patterns.
+//! - [`reload`]: what runs for the current configuration, and reloading it.
 //! - [`schedule`]: one task per service, probing on its own interval.
 //! - [`status`]: the latest state of each service, for the status page.
 //! - [`metrics`]: every series, behind methods named for what happened.
@@ -18,6 +19,7 @@ pub mod logging;
 pub mod logs;
 pub mod metrics;
 pub mod probe;
+pub mod reload;
 pub mod schedule;
 pub mod status;
 pub mod web;
@@ -44,6 +46,8 @@ pub struct Options {
     pub storage_path: Option<PathBuf>,
     /// exporter-toolkit web configuration (TLS, basic auth, headers).
     pub web_config_file: Option<PathBuf>,
+    /// Serve `POST /-/reload`.
+    pub enable_lifecycle: bool,
 }
 
 /// Why the exporter could not start.
@@ -61,6 +65,9 @@ pub enum RunError {
 }
 
 /// Loads the configuration, starts probing and serves HTTP until `shutdown`.
+/// SIGHUP (and `POST /-/reload` with `--web.enable-lifecycle`) reloads the
+/// configuration: an invalid file is refused and the running one kept;
+/// unchanged services and logs keep their schedule, state and positions.
 pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let config = config::load(&opts.config_file)?;
     let web = match &opts.web_config_file {
@@ -76,6 +83,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(address = %addr, telemetry_path = %opts.telemetry_path, "listening");
     }
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<reload::Request>(4);
     let app = Arc::new(App {
         metrics: metrics.clone(),
         board: board.clone(),
@@ -83,35 +91,18 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         telemetry_path: opts.telemetry_path.clone(),
         web,
         auth: web::auth::Authenticator::default(),
+        reload: opts.enable_lifecycle.then_some(reload_tx),
     });
 
-    let mut tasks = Vec::with_capacity(config.services.len());
-    for service in config.services.iter().cloned() {
-        board.add(&service);
-        let handle = metrics.service(
-            &service.name,
-            matches!(service.probe, config::ProbeSpec::Http(_)),
-        );
-        tasks.push(schedule::spawn(service, handle, board.clone()));
-    }
-    let storage = opts.storage_path.as_deref().filter(|dir| {
+    let storage = opts.storage_path.clone().filter(|dir| {
         std::fs::create_dir_all(dir)
             .map_err(|e| {
                 tracing::warn!(path = %dir.display(), error = %e, "cannot create the storage directory; log positions will not be saved");
             })
             .is_ok()
     });
-    let followers = logs::start(&config.logs, &metrics, &board, storage);
-    // Ready means every file has its start position: a line written after
-    // /-/ready answers 200 is counted.
-    let followers = tokio::task::spawn_blocking(move || {
-        for f in &followers {
-            f.wait_started(std::time::Duration::from_secs(30));
-        }
-        followers
-    })
-    .await
-    .unwrap_or_default();
+    let mut running = reload::Running::new(metrics.clone(), board.clone(), storage);
+    running.apply(config).await;
     let sampler = {
         let board = board.clone();
         tokio::spawn(async move {
@@ -125,21 +116,37 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     app.ready.store(true, Ordering::Release);
     tracing::info!(
         config = %opts.config_file.display(),
-        services = tasks.len(),
-        logs = followers.len(),
+        services = running.services(),
+        logs = running.logs(),
         "started"
     );
 
+    // Reloads run here, one at a time, whoever asked.
+    let config_file = opts.config_file.clone();
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let reloader = tokio::spawn(async move {
+        let mut hup = reload::sighup();
+        loop {
+            let reply = tokio::select! {
+                _ = &mut stop_rx => break,
+                Some(req) = reload_rx.recv() => Some(req),
+                Some(()) = reload::next(&mut hup) => None,
+            };
+            let result = running.reload(&config_file).await;
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+        }
+        running
+    });
+
     web::server::serve(listener, app, shutdown).await;
-    for t in &tasks {
-        t.abort();
-    }
     sampler.abort();
+    let _ = stop_tx.send(());
     // Followers read what is left and save their positions before we exit.
-    let _ = tokio::task::spawn_blocking(move || {
-        followers.into_iter().for_each(logs::follow::Handle::stop)
-    })
-    .await;
+    if let Ok(running) = reloader.await {
+        running.stop().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -27,6 +27,9 @@ struct Flags {
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     telemetry_path: String,
+    /// Enable `POST /-/reload` (SIGHUP always reloads).
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
     /// Directory where log positions are saved across restarts.
     #[arg(long = "storage.path", default_value = "data")]
     storage_path: PathBuf,
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         telemetry_path: flags.telemetry_path,
         storage_path: Some(flags.storage_path),
         web_config_file: flags.web_config_file,
+        enable_lifecycle: flags.enable_lifecycle,
     };
     match runtime.block_on(vitals_exporter::run(opts, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,

@@ -69,6 +69,7 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 /// A log that names the service it belongs to.
 #[derive(Debug)]
 struct LogLink {
+    log: String,
     service: String,
     error: Counter,
     warning: Counter,
@@ -139,16 +140,25 @@ impl Board {
             .collect()
     }
 
-    /// Links the level counters of a log to `service` for the page.
-    pub fn link_log(&self, service: &str, error: Counter, warning: Counter) {
+    /// Links the level counters of log `log` to `service` for the page
+    /// (replacing an earlier link of the same log).
+    pub fn link_log(&self, log: &str, service: &str, error: Counter, warning: Counter) {
         let now = Instant::now();
         let first = (now, error.get(), warning.get());
-        lock(&self.logs).push(LogLink {
+        let mut logs = lock(&self.logs);
+        logs.retain(|l| l.log != log);
+        logs.push(LogLink {
+            log: log.to_string(),
             service: service.to_string(),
             error,
             warning,
             samples: VecDeque::from([first]),
         });
+    }
+
+    /// Forgets the link of a removed log.
+    pub fn unlink_log(&self, log: &str) {
+        lock(&self.logs).retain(|l| l.log != log);
     }
 
     /// Records the log counters; call every [`SAMPLE_EVERY`].

@@ -60,6 +60,8 @@ pub struct LogSource {
     pub watch: WatchMode,
     /// Period of the stat poll (the only wake-up in poll mode).
     pub poll_interval: Duration,
+    /// Identifies the settings: a reload restarts the follower only when it changed.
+    pub fingerprint: u64,
 }
 
 /// Tokens that classify a line: error if it contains any error token, else
@@ -153,6 +155,7 @@ fn log(
     field: &str,
     services: &HashSet<String>,
 ) -> Option<LogSource> {
+    let fingerprint = crate::fnv1a(crate::config::without_locations(&format!("{r:?}")).as_bytes());
     let mut ok = true;
     if r.paths.value.is_empty() {
         v.problem(
@@ -312,6 +315,7 @@ fn log(
         service,
         watch,
         poll_interval,
+        fingerprint,
     })
 }
 

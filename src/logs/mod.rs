@@ -26,16 +26,16 @@ pub fn start(
     metrics: &Metrics,
     board: &Board,
     storage: Option<&Path>,
-) -> Vec<follow::Handle> {
+) -> Vec<(String, follow::Handle)> {
     let mut handles = Vec::with_capacity(sources.len());
     for source in sources {
         let m = metrics.log(source);
         if let Some(service) = &source.service {
             let (error, warning) = m.level_counters();
-            board.link_log(service, error, warning);
+            board.link_log(&source.name, service, error, warning);
         }
         match follow::spawn(source.clone(), m, storage) {
-            Ok(h) => handles.push(h),
+            Ok(h) => handles.push((source.name.clone(), h)),
             Err(e) => {
                 tracing::error!(log = %source.name, error = %e, "cannot start follower thread")
             }

@@ -92,12 +92,40 @@ impl LogFamilies {
         );
     }
 
+    /// Drops the fixed series of a removed log (pattern series with
+    /// captured labels stay until restart: their label sets are not kept).
+    pub(super) fn remove(&self, source: &LogSource) {
+        let base = base_labels(source);
+        let with = |k: &str, v: &str| {
+            let mut l = base.clone();
+            l.push((k.to_string(), v.to_string()));
+            l
+        };
+        for level in ["error", "warning", "other"] {
+            self.lines.remove(&with("level", level));
+        }
+        for p in &source.patterns {
+            let l = with("pattern", &p.name);
+            self.matches.remove(&l);
+            self.overflow.remove(&l);
+        }
+        for f in [
+            &self.bytes,
+            &self.rotations,
+            &self.truncations,
+            &self.read_errors,
+            &self.long_lines,
+            &self.checkpoint_errors,
+        ] {
+            f.remove(&base);
+        }
+        self.files.remove(&base);
+        self.lag.remove(&base);
+    }
+
     /// Creates every known series of `source` at 0 and returns its handle.
     pub(super) fn log(&self, source: &LogSource) -> LogMetrics {
-        let mut base: Labels = vec![("log".into(), source.name.clone())];
-        if let Some(s) = &source.service {
-            base.push((crate::metrics::SERVICE_LABEL.into(), s.clone()));
-        }
+        let base = base_labels(source);
         let with = |k: &str, v: &str| {
             let mut l = base.clone();
             l.push((k.to_string(), v.to_string()));
@@ -131,6 +159,15 @@ impl LogFamilies {
             patterns,
         }
     }
+}
+
+/// `log` and, for a log tied to a service, `microservice`.
+fn base_labels(source: &LogSource) -> Labels {
+    let mut base: Labels = vec![("log".into(), source.name.clone())];
+    if let Some(s) = &source.service {
+        base.push((crate::metrics::SERVICE_LABEL.into(), s.clone()));
+    }
+    base
 }
 
 /// Handles on one log's series; owned by its follower thread.

@@ -246,6 +246,11 @@ impl Metrics {
         self.logs.log(source)
     }
 
+    /// Drops the series of a log that is no longer configured.
+    pub fn remove_log(&self, source: &crate::logs::config::LogSource) {
+        self.logs.remove(source);
+    }
+
     /// Records the outcome of loading the configuration.
     pub fn config_loaded(&self, ok: bool) {
         self.reload_ok.set(i64::from(ok));

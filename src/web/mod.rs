@@ -36,6 +36,8 @@ pub struct App {
     pub web: webconfig::WebConfigSource,
     /// Basic-auth verification with its cache.
     pub auth: auth::Authenticator,
+    /// Where `POST /-/reload` sends its request (`--web.enable-lifecycle`).
+    pub reload: Option<tokio::sync::mpsc::Sender<crate::reload::Request>>,
 }
 
 /// Paths served without authentication: they reveal nothing, and liveness
@@ -51,7 +53,7 @@ pub async fn answer<B>(
     req: &Request<B>,
 ) -> Response<Body> {
     let mut resp = if config.users.is_empty() || is_public(req.uri().path()) {
-        handle(app, req)
+        route(app, req).await
     } else {
         match app
             .auth
@@ -61,7 +63,7 @@ pub async fn answer<B>(
             )
             .await
         {
-            auth::Verdict::Allowed => handle(app, req),
+            auth::Verdict::Allowed => route(app, req).await,
             auth::Verdict::Denied => {
                 let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
                 r.headers_mut().insert(
@@ -83,6 +85,35 @@ pub async fn answer<B>(
 }
 
 type Body = Full<Bytes>;
+
+/// Routes the endpoints that need to wait (reload), then the rest.
+async fn route<B>(app: &App, req: &Request<B>) -> Response<Body> {
+    if req.uri().path() != "/-/reload" {
+        return handle(app, req);
+    }
+    if req.method() != Method::POST && req.method() != Method::PUT {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "use POST to reload\n");
+    }
+    let Some(tx) = &app.reload else {
+        return text(
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled (--web.enable-lifecycle).\n",
+        );
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if tx.send(reply).await.is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    }
+    match answer.await {
+        Ok(Ok(())) => text(StatusCode::OK, "Reloaded\n"),
+        Ok(Err(e)) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain; charset=utf-8",
+            format!("failed to reload config: {e}\n").into(),
+        ),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+    }
+}
 
 /// Routes one request.
 pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {

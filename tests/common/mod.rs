@@ -657,3 +657,23 @@ pub fn http_get_head(
         .expect("status");
     (status, head.to_string(), body.to_string())
 }
+
+/// POST with an empty body: (status, body).
+pub fn http_post(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let (status, _, body) = parse_response(&raw);
+    (status, body)
+}
+
+/// Sends `sig` to the exporter.
+pub fn signal(e: &Exporter, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(e.child.id() as i32, sig) };
+}

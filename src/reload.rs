@@ -1,0 +1,211 @@
+//! What runs for the current configuration, and applying a new one.
+//!
+//! Each service and each log is compared by its fingerprint: unchanged
+//! ones keep running untouched (schedule, state, read positions), changed
+//! ones are restarted (a follower saves its positions first, so no line is
+//! lost or counted twice), removed ones are stopped and their series
+//! dropped. Counters of kept names continue: the metric families return the
+//! existing series.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{self, Config, ProbeSpec};
+use crate::logs;
+use crate::metrics::Metrics;
+use crate::schedule;
+use crate::status::Board;
+
+/// A reload asked over HTTP; the answer is the error text on failure.
+pub type Request = oneshot::Sender<Result<(), String>>;
+
+/// The running services and followers.
+pub struct Running {
+    metrics: Arc<Metrics>,
+    board: Arc<Board>,
+    storage: Option<PathBuf>,
+    services: HashMap<String, (u64, JoinHandle<()>)>,
+    logs: HashMap<String, (u64, logs::config::LogSource, logs::follow::Handle)>,
+}
+
+impl Running {
+    /// Nothing running yet.
+    pub fn new(metrics: Arc<Metrics>, board: Arc<Board>, storage: Option<PathBuf>) -> Self {
+        Running {
+            metrics,
+            board,
+            storage,
+            services: HashMap::new(),
+            logs: HashMap::new(),
+        }
+    }
+
+    /// Services running.
+    pub fn services(&self) -> usize {
+        self.services.len()
+    }
+
+    /// Logs followed.
+    pub fn logs(&self) -> usize {
+        self.logs.len()
+    }
+
+    /// Loads `path` and applies it; an invalid file changes nothing.
+    pub async fn reload(&mut self, path: &Path) -> Result<(), String> {
+        let loaded = {
+            let path = path.to_path_buf();
+            tokio::task::spawn_blocking(move || config::load(&path))
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        match loaded {
+            Ok(config) => {
+                self.apply(config).await;
+                self.metrics.config_loaded(true);
+                tracing::info!(
+                    config = %path.display(),
+                    services = self.services.len(),
+                    logs = self.logs.len(),
+                    "configuration reloaded"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.config_loaded(false);
+                let msg = e.to_string();
+                tracing::error!(config = %path.display(), error = %msg, "invalid configuration; keeping the running one");
+                Err(msg)
+            }
+        }
+    }
+
+    /// Makes what runs match `config`.
+    pub async fn apply(&mut self, config: Config) {
+        // Services.
+        let mut wanted: HashMap<String, config::Service> = config
+            .services
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect();
+        self.services
+            .retain(|name, (fp, task)| match wanted.get(name) {
+                Some(s) if s.fingerprint == *fp => {
+                    wanted.remove(name);
+                    true
+                }
+                other => {
+                    task.abort();
+                    if other.is_none() {
+                        self.metrics.remove_service(name);
+                        self.board.remove(name);
+                    }
+                    false
+                }
+            });
+        for (name, service) in wanted {
+            self.board.add(&service);
+            let handle = self
+                .metrics
+                .service(&name, matches!(service.probe, ProbeSpec::Http(_)));
+            let fp = service.fingerprint;
+            self.services.insert(
+                name,
+                (fp, schedule::spawn(service, handle, self.board.clone())),
+            );
+        }
+
+        // Logs: stop the changed and removed ones first, so a restarted
+        // follower resumes from the positions its predecessor saved.
+        let mut wanted: HashMap<String, logs::config::LogSource> = config
+            .logs
+            .into_iter()
+            .map(|l| (l.name.clone(), l))
+            .collect();
+        let mut stopping = Vec::new();
+        let names: Vec<String> = self.logs.keys().cloned().collect();
+        for name in names {
+            let unchanged = wanted.get(&name).is_some_and(|l| {
+                self.logs
+                    .get(&name)
+                    .is_some_and(|(fp, _, _)| *fp == l.fingerprint)
+            });
+            if unchanged {
+                wanted.remove(&name);
+                continue;
+            }
+            if let Some((_, source, handle)) = self.logs.remove(&name) {
+                if !wanted.contains_key(&name) {
+                    self.metrics.remove_log(&source);
+                    self.board.unlink_log(&name);
+                }
+                stopping.push(handle);
+            }
+        }
+        if !stopping.is_empty() {
+            let _ = tokio::task::spawn_blocking(move || {
+                stopping.into_iter().for_each(logs::follow::Handle::stop)
+            })
+            .await;
+        }
+        let sources: Vec<logs::config::LogSource> = wanted.into_values().collect();
+        let started = logs::start(
+            &sources,
+            &self.metrics,
+            &self.board,
+            self.storage.as_deref(),
+        );
+        // Ready (and a reload) means every new file has its start position.
+        let started = tokio::task::spawn_blocking(move || {
+            for (_, h) in &started {
+                h.wait_started(Duration::from_secs(30));
+            }
+            started
+        })
+        .await
+        .unwrap_or_default();
+        let mut sources: HashMap<String, logs::config::LogSource> =
+            sources.into_iter().map(|s| (s.name.clone(), s)).collect();
+        for (name, handle) in started {
+            if let Some(source) = sources.remove(&name) {
+                self.logs.insert(name, (source.fingerprint, source, handle));
+            }
+        }
+    }
+
+    /// Stops everything; followers save their positions.
+    pub async fn stop(self) {
+        for (_, task) in self.services.values() {
+            task.abort();
+        }
+        let handles: Vec<logs::follow::Handle> =
+            self.logs.into_values().map(|(_, _, h)| h).collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            handles.into_iter().for_each(logs::follow::Handle::stop)
+        })
+        .await;
+    }
+}
+
+/// A stream of SIGHUPs (`None` when the handler cannot be installed).
+pub fn sighup() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot handle SIGHUP; reload with POST /-/reload");
+            None
+        }
+    }
+}
+
+/// The next SIGHUP; never completes without a handler.
+pub async fn next(hup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hup {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,153 @@
+//! Hot reload (SIGHUP and POST /-/reload): invalid configs are refused and
+//! the running one kept; unchanged services and logs keep their state,
+//! schedule, positions and counters; removed ones disappear.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::*;
+
+fn append(path: &std::path::Path, bytes: &[u8]) {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+#[test]
+fn sighup_applies_changes_and_keeps_the_rest() {
+    let srv = TestServer::http(|_| Reply::new(200, "ok"));
+    let logs = tempfile::tempdir().unwrap();
+    let (a, b) = (logs.path().join("a.log"), logs.path().join("b.log"));
+    std::fs::write(&a, "").unwrap();
+    std::fs::write(&b, "").unwrap();
+    let services = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("  - name: {n}\n    interval: 100ms\n    timeout: 50ms\n    http:\n      url: {}\n", srv.url("/")))
+            .collect::<String>()
+    };
+    let log = |name: &str, path: &std::path::Path, extra: &str| {
+        format!(
+            "  - name: {name}\n    paths: ['{}']\n{extra}",
+            path.display()
+        )
+    };
+    let before = format!(
+        "services:\n{}logs:\n{}{}",
+        services(&["kept", "dropped"]),
+        log("steady", &a, ""),
+        log("changed", &b, "")
+    );
+    let e = Exporter::start(&before);
+    append(&a, b"ERROR a1\n");
+    append(&b, b"ERROR b1\n");
+    e.wait_value(
+        "vitals_log_lines_total{log=\"steady\",level=\"error\"}",
+        1.0,
+    );
+    e.wait_value(
+        "vitals_log_lines_total{log=\"changed\",level=\"error\"}",
+        1.0,
+    );
+    wait_for("some probes", Duration::from_secs(5), || {
+        e.value("vitals_probes_total{microservice=\"kept\"}")
+            .unwrap_or(0.0)
+            >= 3.0
+    });
+
+    let after = format!(
+        "services:\n{}logs:\n{}{}",
+        services(&["kept", "added"]),
+        log("steady", &a, ""),
+        log("changed", &b, "    levels:\n      error: [ERROR, FATAL]\n")
+    );
+    std::fs::write(&e.config, after).unwrap();
+    let kept_before = e
+        .value("vitals_probes_total{microservice=\"kept\"}")
+        .unwrap();
+    signal(&e, libc::SIGHUP);
+    wait_for("reload logged", Duration::from_secs(10), || {
+        e.log().contains("msg=\"configuration reloaded\"")
+    });
+    e.wait_value("vitals_config_last_reload_successful", 1.0);
+    // Lines written around the reload are counted exactly once.
+    append(&a, b"ERROR a2\n");
+    append(&b, b"FATAL b2\n");
+    e.wait_value(
+        "vitals_log_lines_total{log=\"steady\",level=\"error\"}",
+        2.0,
+    );
+    e.wait_value(
+        "vitals_log_lines_total{log=\"changed\",level=\"error\"}",
+        2.0,
+    );
+    let m = e.metrics();
+    assert_eq!(
+        sample(&m, "vitals_up{microservice=\"dropped\"}"),
+        None,
+        "removed service's series are gone"
+    );
+    assert!(sample(&m, "vitals_up{microservice=\"added\"}").is_some());
+    let kept_after = sample(&m, "vitals_probes_total{microservice=\"kept\"}").unwrap();
+    assert!(
+        kept_after >= kept_before,
+        "unchanged service keeps its counter: {kept_before} -> {kept_after}"
+    );
+    let (_, _, page) = e.get("/");
+    assert!(
+        !page.contains("<td>dropped</td>") && page.contains("<td>added</td>"),
+        "{page}"
+    );
+}
+
+#[test]
+fn invalid_reload_keeps_the_running_config() {
+    let srv = TestServer::http(|_| Reply::new(200, "ok"));
+    let cfg = format!("services:\n  - name: web\n    interval: 100ms\n    timeout: 50ms\n    http:\n      url: {}\n", srv.url("/"));
+    let e = Exporter::start_with(
+        &cfg,
+        &["--web.enable-lifecycle"],
+        tempfile::tempdir().unwrap(),
+    );
+    e.wait_value("vitals_up{microservice=\"web\"}", 1.0);
+    std::fs::write(&e.config, format!("{cfg}    bogus: 1\n")).unwrap();
+    let (status, body) = http_post(e.addr, "/-/reload");
+    assert_eq!(status, 500);
+    assert!(
+        body.contains(&format!(
+            "{}:7:5: bogus: unknown field `bogus`",
+            e.config.display()
+        )),
+        "{body}"
+    );
+    e.wait_value("vitals_config_last_reload_successful", 0.0);
+    assert!(e
+        .log()
+        .contains("invalid configuration; keeping the running one"));
+    let n = e
+        .value("vitals_probes_total{microservice=\"web\"}")
+        .unwrap();
+    wait_for("probes continue", Duration::from_secs(5), || {
+        e.value("vitals_probes_total{microservice=\"web\"}")
+            .unwrap()
+            > n
+    });
+    std::fs::write(&e.config, &cfg).unwrap();
+    assert_eq!(
+        http_post(e.addr, "/-/reload"),
+        (200, "Reloaded\n".to_string())
+    );
+    e.wait_value("vitals_config_last_reload_successful", 1.0);
+    assert_eq!(e.get("/-/reload").0, 405);
+}
+
+#[test]
+fn reload_endpoint_needs_the_lifecycle_flag() {
+    let e = Exporter::start("services: []\n");
+    assert_eq!(http_post(e.addr, "/-/reload").0, 403);
+}

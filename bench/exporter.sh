@@ -33,8 +33,17 @@ logs:
         max_series: 20000
 YAML
     ;;
+  probe)
+    cat > "$CFG" <<YAML
+modules:
+  - name: http_2xx
+    timeout: 5s
+    http: {}
+    allowed_targets: ['127.0.0.0/8']
+YAML
+    ;;
   *)
-    echo "vitals_exporter bench wrapper: BENCH_MODE=$BENCH_MODE is not supported yet (/probe is issue 6)" >&2
+    echo "vitals_exporter bench wrapper: unknown BENCH_MODE=$BENCH_MODE" >&2
     exit 2
     ;;
 esac

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::logs::config::{validate_logs, LogSource, RawLog};
+use crate::probe::target::TargetPolicy;
 use crate::probe::tls;
 
 /// Default probe interval when neither the service nor `defaults:` sets one.
@@ -36,6 +37,21 @@ pub struct Config {
     pub services: Vec<Service>,
     /// Log files followed and counted.
     pub logs: Vec<LogSource>,
+    /// `/probe` modules, by name.
+    pub modules: Vec<Module>,
+}
+
+/// A `/probe` module: how to probe a target given in the request.
+#[derive(Debug, Clone)]
+pub struct Module {
+    /// The `module=` parameter.
+    pub name: String,
+    /// Upper bound on a probe (a shorter scrape timeout wins).
+    pub timeout: Duration,
+    /// Probe settings; the URL or address comes from `target=`.
+    pub probe: ProbeSpec,
+    /// Which targets may be probed.
+    pub policy: Arc<TargetPolicy>,
 }
 
 /// One scheduled service.
@@ -126,6 +142,8 @@ pub struct HttpSpec {
     pub authorization: Option<Secret>,
     /// Bytes of body read at most; more is a `body` failure.
     pub max_body_bytes: u64,
+    /// For `/probe`: which resolved addresses may be contacted (every hop).
+    pub policy: Option<Arc<TargetPolicy>>,
 }
 
 /// Validated TCP probe settings.
@@ -139,6 +157,8 @@ pub struct TcpSpec {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Server name for SNI and verification, when not `host`.
     pub server_name: Option<String>,
+    /// For `/probe`: which resolved addresses may be contacted.
+    pub policy: Option<Arc<TargetPolicy>>,
 }
 
 /// Why a configuration could not be loaded.
@@ -208,6 +228,21 @@ struct RawConfig {
     services: Vec<RawService>,
     #[serde(default)]
     logs: Vec<RawLog>,
+    #[serde(default)]
+    modules: Vec<RawModule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModule {
+    name: Spanned<String>,
+    timeout: Option<Spanned<String>>,
+    http: Option<RawHttp>,
+    tcp: Option<RawTcp>,
+    #[serde(default)]
+    allowed_targets: Vec<Spanned<String>>,
+    #[serde(default)]
+    allow_link_local: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -230,7 +265,7 @@ struct RawService {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttp {
-    url: Spanned<String>,
+    url: Option<Spanned<String>>,
     method: Option<Spanned<String>>,
     #[serde(default)]
     headers: BTreeMap<String, Spanned<String>>,
@@ -251,7 +286,7 @@ struct RawHttp {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTcp {
-    address: Spanned<String>,
+    address: Option<Spanned<String>>,
     tls: Option<RawTls>,
 }
 
@@ -462,10 +497,23 @@ impl Validator<'_> {
             }
         }
         let logs = validate_logs(self, raw.logs, &seen);
+        let mut module_names = HashSet::new();
+        let mut modules = Vec::new();
+        for (i, rm) in raw.modules.into_iter().enumerate() {
+            let field = format!("modules[{i}]");
+            if !module_names.insert(rm.name.value.clone()) {
+                let msg = format!("duplicate module name {:?}", rm.name.value);
+                self.problem(&rm.name, &format!("{field}.name"), msg);
+            }
+            if let Some(m) = self.module(rm, &field) {
+                modules.push(m);
+            }
+        }
         Config {
             path: path.to_path_buf(),
             services,
             logs,
+            modules,
         }
     }
 
@@ -505,10 +553,28 @@ impl Validator<'_> {
             }
         }
         let probe = match (rs.http, rs.tcp) {
-            (Some(h), None) => self
-                .http(h, &format!("{field}.http"))
-                .map(|h| ProbeSpec::Http(Box::new(h))),
-            (None, Some(t)) => self.tcp(t, &format!("{field}.tcp")).map(ProbeSpec::Tcp),
+            (Some(h), None) => {
+                if h.url.is_none() {
+                    self.problem(
+                        &rs.name,
+                        &format!("{field}.http.url"),
+                        "missing field `url`",
+                    );
+                }
+                self.http(h, &format!("{field}.http"), false)
+                    .map(|h| ProbeSpec::Http(Box::new(h)))
+            }
+            (None, Some(t)) => {
+                if t.address.is_none() {
+                    self.problem(
+                        &rs.name,
+                        &format!("{field}.tcp.address"),
+                        "missing field `address`",
+                    );
+                }
+                self.tcp(t, &format!("{field}.tcp"), false)
+                    .map(ProbeSpec::Tcp)
+            }
             (Some(_), Some(_)) => {
                 self.problem(&rs.name, field, "set either `http` or `tcp`, not both");
                 None
@@ -542,6 +608,33 @@ impl Validator<'_> {
         })
     }
 
+    fn url(&mut self, at: &Spanned<String>, field: &str) -> Option<Uri> {
+        match at.value.parse::<Uri>() {
+            Ok(u)
+                if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() =>
+            {
+                if u.authority().is_some_and(|a| a.as_str().contains('@')) {
+                    let msg =
+                        "credentials in the URL are not allowed; use basic_auth.password_file";
+                    self.problem(at, &format!("{field}.url"), msg);
+                    None
+                } else {
+                    Some(u)
+                }
+            }
+            Ok(_) => {
+                let msg = format!("{:?} is not an absolute http:// or https:// URL", at.value);
+                self.problem(at, &format!("{field}.url"), msg);
+                None
+            }
+            Err(e) => {
+                let msg = format!("invalid URL {:?}: {e}", at.value);
+                self.problem(at, &format!("{field}.url"), msg);
+                None
+            }
+        }
+    }
+
     fn tls(&mut self, raw: Option<&RawTls>, field: &str) -> Option<Arc<rustls::ClientConfig>> {
         let default = RawTls::default();
         let raw = raw.unwrap_or(&default);
@@ -561,33 +654,20 @@ impl Validator<'_> {
         Some(tls::client_config(ca, raw.insecure_skip_verify))
     }
 
-    fn http(&mut self, h: RawHttp, field: &str) -> Option<HttpSpec> {
-        let url = match h.url.value.parse::<Uri>() {
-            Ok(u)
-                if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() =>
-            {
-                if u.authority().is_some_and(|a| a.as_str().contains('@')) {
-                    let msg =
-                        "credentials in the URL are not allowed; use basic_auth.password_file";
-                    self.problem(&h.url, &format!("{field}.url"), msg);
-                    None
-                } else {
-                    Some(u)
-                }
-            }
-            Ok(_) => {
-                let msg = format!(
-                    "{:?} is not an absolute http:// or https:// URL",
-                    h.url.value
+    fn http(&mut self, h: RawHttp, field: &str, module: bool) -> Option<HttpSpec> {
+        let url = match (&h.url, module) {
+            (Some(at), true) => {
+                self.problem(
+                    at,
+                    &format!("{field}.url"),
+                    "a module takes its URL from `target=`; remove `url`",
                 );
-                self.problem(&h.url, &format!("{field}.url"), msg);
                 None
             }
-            Err(e) => {
-                let msg = format!("invalid URL {:?}: {e}", h.url.value);
-                self.problem(&h.url, &format!("{field}.url"), msg);
-                None
-            }
+            // Replaced by the target of each /probe request.
+            (None, true) => Some(Uri::from_static("http://target.invalid/")),
+            (None, false) => None,
+            (Some(at), false) => self.url(at, field),
         };
         let method = match &h.method {
             Some(m) => match hyper::Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
@@ -692,17 +772,27 @@ impl Validator<'_> {
             server_name,
             authorization,
             max_body_bytes,
+            policy: None,
         })
     }
 
-    fn tcp(&mut self, t: RawTcp, field: &str) -> Option<TcpSpec> {
-        let addr = match split_host_port(&t.address.value) {
-            Some(hp) => Some(hp),
-            None => {
-                let msg = format!("{:?} is not host:port", t.address.value);
-                self.problem(&t.address, &format!("{field}.address"), msg);
+    fn tcp(&mut self, t: RawTcp, field: &str, module: bool) -> Option<TcpSpec> {
+        let addr = match (&t.address, module) {
+            (Some(at), true) => {
+                let msg = "a module takes its address from `target=`; remove `address`";
+                self.problem(at, &format!("{field}.address"), msg);
                 None
             }
+            (None, true) => Some(("target.invalid".to_string(), 1)),
+            (None, false) => None,
+            (Some(at), false) => match split_host_port(&at.value) {
+                Some(hp) => Some(hp),
+                None => {
+                    let msg = format!("{:?} is not host:port", at.value);
+                    self.problem(at, &format!("{field}.address"), msg);
+                    None
+                }
+            },
         };
         let tls = match &t.tls {
             Some(raw) => Some(self.tls(Some(raw), &format!("{field}.tls"))?),
@@ -714,6 +804,49 @@ impl Validator<'_> {
             port,
             tls,
             server_name: t.tls.and_then(|t| t.server_name),
+            policy: None,
+        })
+    }
+
+    fn module(&mut self, m: RawModule, field: &str) -> Option<Module> {
+        let timeout = match &m.timeout {
+            Some(s) => self.positive(s, &format!("{field}.timeout")),
+            None => Some(DEFAULT_TIMEOUT),
+        };
+        let mut entries = Vec::new();
+        let mut ok = true;
+        for (i, e) in m.allowed_targets.iter().enumerate() {
+            if let Err(err) = TargetPolicy::new(std::slice::from_ref(&e.value), false) {
+                self.problem(e, &format!("{field}.allowed_targets[{i}]"), err.to_string());
+                ok = false;
+            }
+            entries.push(e.value.clone());
+        }
+        let policy = TargetPolicy::new(&entries, m.allow_link_local)
+            .ok()
+            .map(Arc::new);
+        let probe = match (m.http, m.tcp) {
+            (Some(h), None) => self.http(h, &format!("{field}.http"), true).map(|mut h| {
+                h.policy = policy.clone();
+                ProbeSpec::Http(Box::new(h))
+            }),
+            (None, Some(t)) => self.tcp(t, &format!("{field}.tcp"), true).map(|mut t| {
+                t.policy = policy.clone();
+                ProbeSpec::Tcp(t)
+            }),
+            _ => {
+                self.problem(&m.name, field, "needs exactly one of `http` or `tcp`");
+                None
+            }
+        };
+        if !ok {
+            return None;
+        }
+        Some(Module {
+            name: m.name.value,
+            timeout: timeout?,
+            probe: probe?,
+            policy: policy?,
         })
     }
 }
@@ -730,7 +863,7 @@ pub(crate) fn without_locations(debug: &str) -> String {
 }
 
 /// Splits `host:port` or `[v6]:port`.
-fn split_host_port(s: &str) -> Option<(String, u16)> {
+pub(crate) fn split_host_port(s: &str) -> Option<(String, u16)> {
     let (host, port) = s.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
     let host = host

@@ -84,6 +84,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         tracing::info!(address = %addr, telemetry_path = %opts.telemetry_path, "listening");
     }
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<reload::Request>(4);
+    let modules = Arc::new(reload::Modules::default());
     let app = Arc::new(App {
         metrics: metrics.clone(),
         board: board.clone(),
@@ -92,6 +93,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         web,
         auth: web::auth::Authenticator::default(),
         reload: opts.enable_lifecycle.then_some(reload_tx),
+        modules: modules.clone(),
     });
 
     let storage = opts.storage_path.clone().filter(|dir| {
@@ -101,7 +103,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
             })
             .is_ok()
     });
-    let mut running = reload::Running::new(metrics.clone(), board.clone(), storage);
+    let mut running = reload::Running::new(modules, metrics.clone(), board.clone(), storage);
     running.apply(config).await;
     let sampler = {
         let board = board.clone();

@@ -24,8 +24,29 @@ use crate::status::Board;
 /// A reload asked over HTTP; the answer is the error text on failure.
 pub type Request = oneshot::Sender<Result<(), String>>;
 
+/// The `/probe` modules of the current configuration, swapped on reload.
+#[derive(Debug, Default)]
+pub struct Modules(std::sync::RwLock<Arc<HashMap<String, config::Module>>>);
+
+impl Modules {
+    /// The module named `name`.
+    pub fn get(&self, name: &str) -> Option<config::Module> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn set(&self, modules: Vec<config::Module>) {
+        let map = modules.into_iter().map(|m| (m.name.clone(), m)).collect();
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+    }
+}
+
 /// The running services and followers.
 pub struct Running {
+    modules: Arc<Modules>,
     metrics: Arc<Metrics>,
     board: Arc<Board>,
     storage: Option<PathBuf>,
@@ -35,8 +56,14 @@ pub struct Running {
 
 impl Running {
     /// Nothing running yet.
-    pub fn new(metrics: Arc<Metrics>, board: Arc<Board>, storage: Option<PathBuf>) -> Self {
+    pub fn new(
+        modules: Arc<Modules>,
+        metrics: Arc<Metrics>,
+        board: Arc<Board>,
+        storage: Option<PathBuf>,
+    ) -> Self {
         Running {
+            modules,
             metrics,
             board,
             storage,
@@ -86,6 +113,7 @@ impl Running {
 
     /// Makes what runs match `config`.
     pub async fn apply(&mut self, config: Config) {
+        self.modules.set(config.modules);
         // Services.
         let mut wanted: HashMap<String, config::Service> = config
             .services

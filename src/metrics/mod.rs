@@ -5,6 +5,7 @@
 //! Per-service handles are cloned out of the families once, so recording a
 //! probe is a handful of atomic operations.
 
+pub mod blackbox;
 pub mod logs;
 mod process;
 
@@ -52,6 +53,11 @@ struct PhaseLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModuleLabels {
+    module: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     revision: &'static str,
@@ -77,6 +83,8 @@ pub struct Metrics {
     state_change: Family<ServiceLabels, GaugeF>,
     reload_ok: Gauge,
     reload_time: GaugeF,
+    probe_refused: Family<ModuleLabels, Counter>,
+    unknown_module: Counter,
     logs: logs::LogFamilies,
     /// Size of the last exposition, to allocate the next one in one go.
     last_size: AtomicUsize,
@@ -104,6 +112,8 @@ impl Metrics {
             state_change: Family::default(),
             reload_ok: Gauge::default(),
             reload_time: GaugeF::default(),
+            probe_refused: Family::default(),
+            unknown_module: Counter::default(),
             logs: logs::LogFamilies::default(),
             last_size: AtomicUsize::new(16 * 1024),
             registry: Registry::default(),
@@ -177,6 +187,16 @@ impl Metrics {
             "Build information; the value is always 1",
             build,
         );
+        r.register(
+            "vitals_probe_refused",
+            "/probe requests refused because the target is not in the module's allowed_targets (or is link-local)",
+            m.probe_refused.clone(),
+        );
+        r.register(
+            "vitals_probe_unknown_module",
+            "/probe requests naming a module that is not configured",
+            m.unknown_module.clone(),
+        );
         m.logs.register(r);
         r.register_collector(Box::new(process::ProcessCollector::new()));
         Metrics { registry, ..m }
@@ -249,6 +269,20 @@ impl Metrics {
     /// Drops the series of a log that is no longer configured.
     pub fn remove_log(&self, source: &crate::logs::config::LogSource) {
         self.logs.remove(source);
+    }
+
+    /// A `/probe` target was refused by module `module`'s allowlist.
+    pub fn probe_refused(&self, module: &str) {
+        self.probe_refused
+            .get_or_create(&ModuleLabels {
+                module: module.to_string(),
+            })
+            .inc();
+    }
+
+    /// A `/probe` request named an unknown module.
+    pub fn probe_unknown_module(&self) {
+        self.unknown_module.inc();
     }
 
     /// Records the outcome of loading the configuration.

@@ -56,8 +56,9 @@ async fn request(
     let https = uri.scheme_str() == Some("https");
     let host = uri.host().unwrap_or_default();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let addrs = resolve(host, port, report).await?;
+    let addrs = resolve(host, port, spec.policy.as_deref(), report).await?;
     let tcp = connect(&addrs, report).await?;
+    report.tls = https;
     let io: Box<dyn Io> = if https {
         let name = spec
             .server_name
@@ -105,6 +106,12 @@ async fn request(
         resp.map_err(|e| Failure::new(FailureReason::Other, format!("HTTP request: {e}")))?;
     let status = resp.status().as_u16();
     report.http_status = Some(status);
+    report.body_bytes = 0;
+    report.content_length = resp
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(-1);
     let location = resp
         .headers()
         .get(LOCATION)
@@ -131,6 +138,7 @@ async fn request(
         ));
     }
     if let Some(r) = spec.fail_if_body_matches.iter().find(|r| r.is_match(&body)) {
+        report.regex_failed = true;
         return Err(Failure::new(
             FailureReason::Body,
             format!("body matched {:?}", r.as_str()),
@@ -141,6 +149,7 @@ async fn request(
         .iter()
         .find(|r| !r.is_match(&body))
     {
+        report.regex_failed = true;
         return Err(Failure::new(
             FailureReason::Body,
             format!("body did not match {:?}", r.as_str()),

@@ -5,6 +5,7 @@
 //! phases measured before the deadline.
 
 pub mod http;
+pub mod target;
 pub mod tcp;
 pub mod tls;
 
@@ -131,8 +132,14 @@ pub struct ProbeReport {
     pub redirects: u32,
     /// Body bytes read from the last response.
     pub body_bytes: u64,
-    /// The address the last connection went to.
+    /// The address the last connection went (or tried to go) to.
     pub peer: Option<SocketAddr>,
+    /// `Content-Length` of the last response, -1 when absent.
+    pub content_length: i64,
+    /// Whether a `fail_if_body_*` regex failed the probe.
+    pub regex_failed: bool,
+    /// Whether the last request went over TLS.
+    pub tls: bool,
 }
 
 impl ProbeReport {
@@ -184,6 +191,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration) -> ProbeReport {
 pub(crate) async fn resolve(
     host: &str,
     port: u16,
+    policy: Option<&target::TargetPolicy>,
     report: &mut ProbeReport,
 ) -> Result<Vec<SocketAddr>, Failure> {
     let t = Instant::now();
@@ -197,13 +205,20 @@ pub(crate) async fn resolve(
             .map_err(|e| Failure::new(FailureReason::Dns, format!("resolving {bare}: {e}"))),
     };
     report.add_phase(Phase::Resolve, t.elapsed());
-    match result {
-        Ok(addrs) if addrs.is_empty() => Err(Failure::new(
+    let addrs = result?;
+    if addrs.is_empty() {
+        return Err(Failure::new(
             FailureReason::Dns,
             format!("resolving {bare}: no addresses"),
-        )),
-        other => other,
+        ));
     }
+    // Checked on what we are about to connect to: no second lookup follows,
+    // so DNS rebinding cannot slip a different address past the check.
+    if let Some(p) = policy {
+        p.check(bare, &addrs)
+            .map_err(|why| Failure::new(FailureReason::Other, format!("target refused: {why}")))?;
+    }
+    Ok(addrs)
 }
 
 /// Connects to the first address that accepts, timing the connect phase.
@@ -214,10 +229,11 @@ pub(crate) async fn connect(
     let t = Instant::now();
     let mut last = None;
     for addr in addrs {
+        // Recorded before connecting: a refused address is still the one tried.
+        report.peer = Some(*addr);
         match tokio::net::TcpStream::connect(addr).await {
             Ok(s) => {
                 report.add_phase(Phase::Connect, t.elapsed());
-                report.peer = Some(*addr);
                 let _ = s.set_nodelay(true);
                 return Ok(s);
             }

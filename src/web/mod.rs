@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod pages;
+mod probe;
 pub mod server;
 pub mod webconfig;
 
@@ -38,6 +39,8 @@ pub struct App {
     pub auth: auth::Authenticator,
     /// Where `POST /-/reload` sends its request (`--web.enable-lifecycle`).
     pub reload: Option<tokio::sync::mpsc::Sender<crate::reload::Request>>,
+    /// `/probe` modules of the current configuration.
+    pub modules: Arc<crate::reload::Modules>,
 }
 
 /// Paths served without authentication: they reveal nothing, and liveness
@@ -88,8 +91,10 @@ type Body = Full<Bytes>;
 
 /// Routes the endpoints that need to wait (reload), then the rest.
 async fn route<B>(app: &App, req: &Request<B>) -> Response<Body> {
-    if req.uri().path() != "/-/reload" {
-        return handle(app, req);
+    match req.uri().path() {
+        "/probe" if req.method() == Method::GET => return probe::probe(app, req).await,
+        "/-/reload" => {}
+        _ => return handle(app, req),
     }
     if req.method() != Method::POST && req.method() != Method::PUT {
         return text(StatusCode::METHOD_NOT_ALLOWED, "use POST to reload\n");

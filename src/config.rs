@@ -39,6 +39,8 @@ pub struct Config {
     pub logs: Vec<LogSource>,
     /// `/probe` modules, by name.
     pub modules: Vec<Module>,
+    /// Sources of discovered services.
+    pub service_files: Vec<ServiceFiles>,
 }
 
 /// A `/probe` module: how to probe a target given in the request.
@@ -52,6 +54,53 @@ pub struct Module {
     pub probe: ProbeSpec,
     /// Which targets may be probed.
     pub policy: Arc<TargetPolicy>,
+    /// Identifies the settings, so services discovered through the module
+    /// restart when it changes.
+    pub fingerprint: u64,
+}
+
+impl Module {
+    /// The module's probe aimed at `target` (a URL, `host:port` for TCP, or
+    /// for HTTP a bare `host:port` taken as `http://host:port`).
+    pub fn aim(&self, target: &str) -> Option<ProbeSpec> {
+        let mut spec = self.probe.clone();
+        match &mut spec {
+            ProbeSpec::Http(h) => {
+                let url = if target.contains("://") {
+                    target.to_string()
+                } else {
+                    format!("http://{target}")
+                };
+                match url.parse::<Uri>() {
+                    Ok(u)
+                        if matches!(u.scheme_str(), Some("http") | Some("https"))
+                            && u.host().is_some() =>
+                    {
+                        h.url = u
+                    }
+                    _ => return None,
+                }
+            }
+            ProbeSpec::Tcp(t) => {
+                let (host, port) = split_host_port(target)?;
+                t.host = host;
+                t.port = port;
+            }
+        }
+        Some(spec)
+    }
+}
+
+/// A `service_files:` entry: Prometheus file_sd lists whose targets become
+/// scheduled services, probed with a module's settings.
+#[derive(Debug, Clone)]
+pub struct ServiceFiles {
+    /// Absolute globs of JSON or YAML file_sd files.
+    pub paths: Vec<String>,
+    /// How to probe each target.
+    pub module: Module,
+    /// Time between probes.
+    pub interval: Duration,
 }
 
 /// One scheduled service.
@@ -230,6 +279,16 @@ struct RawConfig {
     logs: Vec<RawLog>,
     #[serde(default)]
     modules: Vec<RawModule>,
+    #[serde(default)]
+    service_files: Vec<RawServiceFiles>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServiceFiles {
+    files: Spanned<Vec<Spanned<String>>>,
+    module: Spanned<String>,
+    interval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -509,11 +568,54 @@ impl Validator<'_> {
                 modules.push(m);
             }
         }
+        let mut service_files = Vec::new();
+        for (i, rf) in raw.service_files.into_iter().enumerate() {
+            let field = format!("service_files[{i}]");
+            let Some(module) = modules.iter().find(|m| m.name == rf.module.value).cloned() else {
+                let msg = format!("no module named {:?} in `modules:`", rf.module.value);
+                self.problem(&rf.module, &format!("{field}.module"), msg);
+                continue;
+            };
+            if rf.files.value.is_empty() {
+                self.problem(
+                    &rf.files,
+                    &format!("{field}.files"),
+                    "needs at least one path",
+                );
+            }
+            let interval = match &rf.interval {
+                Some(s) => self.positive(s, &format!("{field}.interval")),
+                None => Some(default_interval),
+            };
+            let Some(interval) = interval else { continue };
+            if module.timeout >= interval {
+                let msg = format!(
+                    "module {:?} has timeout {}, not below the interval {}",
+                    module.name,
+                    format_duration(module.timeout),
+                    format_duration(interval)
+                );
+                self.problem(&rf.module, &format!("{field}.module"), msg);
+                continue;
+            }
+            let paths = rf
+                .files
+                .value
+                .iter()
+                .map(|p| self.resolve_path(&p.value).to_string_lossy().into_owned())
+                .collect();
+            service_files.push(ServiceFiles {
+                paths,
+                module,
+                interval,
+            });
+        }
         Config {
             path: path.to_path_buf(),
             services,
             logs,
             modules,
+            service_files,
         }
     }
 
@@ -809,6 +911,7 @@ impl Validator<'_> {
     }
 
     fn module(&mut self, m: RawModule, field: &str) -> Option<Module> {
+        let fingerprint = crate::fnv1a(without_locations(&format!("{m:?}")).as_bytes());
         let timeout = match &m.timeout {
             Some(s) => self.positive(s, &format!("{field}.timeout")),
             None => Some(DEFAULT_TIMEOUT),
@@ -847,6 +950,7 @@ impl Validator<'_> {
             timeout: timeout?,
             probe: probe?,
             policy: policy?,
+            fingerprint,
         })
     }
 }

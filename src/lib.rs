@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`config`]: the YAML file, validated once into typed values.
 //! - [`probe`]: one prober per kind (HTTP, TCP) reporting a [`probe::ProbeReport`].
+//! - [`discovery`]: services from Prometheus file_sd files.
 //! - [`logs`]: following log files, counting levels and patterns.
 //! - [`reload`]: what runs for the current configuration, and reloading it.
 //! - [`schedule`]: one task per service, probing on its own interval.
@@ -15,6 +16,7 @@
 
 pub mod base64;
 pub mod config;
+pub mod discovery;
 pub mod logging;
 pub mod logs;
 pub mod metrics;
@@ -103,7 +105,14 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
             })
             .is_ok()
     });
-    let mut running = reload::Running::new(modules, metrics.clone(), board.clone(), storage);
+    let (discovered_tx, mut discovered_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut running = reload::Running::new(
+        modules,
+        metrics.clone(),
+        board.clone(),
+        storage,
+        discovered_tx,
+    );
     running.apply(config).await;
     let sampler = {
         let board = board.clone();
@@ -133,6 +142,13 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
                 _ = &mut stop_rx => break,
                 Some(req) = reload_rx.recv() => Some(req),
                 Some(()) = reload::next(&mut hup) => None,
+                Some(()) = discovered_rx.recv() => {
+                    // Let a burst of file events settle, then read once.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    while discovered_rx.try_recv().is_ok() {}
+                    running.rediscover().await;
+                    continue;
+                }
             };
             let result = running.reload(&config_file).await;
             if let Some(reply) = reply {

@@ -46,6 +46,11 @@ impl Modules {
 
 /// The running services and followers.
 pub struct Running {
+    /// The configuration last applied, rediscovered from when files change.
+    base: Option<Config>,
+    /// Watches the service files' directories; pokes `discovered`.
+    watcher: Option<notify::RecommendedWatcher>,
+    discovered: tokio::sync::mpsc::Sender<()>,
     modules: Arc<Modules>,
     metrics: Arc<Metrics>,
     board: Arc<Board>,
@@ -61,8 +66,12 @@ impl Running {
         metrics: Arc<Metrics>,
         board: Arc<Board>,
         storage: Option<PathBuf>,
+        discovered: tokio::sync::mpsc::Sender<()>,
     ) -> Self {
         Running {
+            base: None,
+            watcher: None,
+            discovered,
             modules,
             metrics,
             board,
@@ -113,11 +122,16 @@ impl Running {
 
     /// Makes what runs match `config`.
     pub async fn apply(&mut self, config: Config) {
+        self.base = Some(config.clone());
+        self.watch(&config.service_files);
         self.modules.set(config.modules);
-        // Services.
+        // Services: the static ones, then those the service files list.
+        let static_names = config.services.iter().map(|s| s.name.clone()).collect();
+        let discovered = crate::discovery::discover(&config.service_files, &static_names);
         let mut wanted: HashMap<String, config::Service> = config
             .services
             .into_iter()
+            .chain(discovered)
             .map(|s| (s.name.clone(), s))
             .collect();
         self.services
@@ -201,6 +215,42 @@ impl Running {
         for (name, handle) in started {
             if let Some(source) = sources.remove(&name) {
                 self.logs.insert(name, (source.fingerprint, source, handle));
+            }
+        }
+    }
+
+    /// Re-reads the service files and applies what changed.
+    pub async fn rediscover(&mut self) {
+        if let Some(config) = self.base.clone() {
+            self.apply(config).await;
+        }
+    }
+
+    /// Watches the directories of the service files (replacing the old watch).
+    fn watch(&mut self, sources: &[config::ServiceFiles]) {
+        use notify::Watcher;
+        self.watcher = None;
+        if sources.is_empty() {
+            return;
+        }
+        let tx = self.discovered.clone();
+        let handler = move |res: notify::Result<notify::Event>| {
+            let open = matches!(&res, Ok(e) if matches!(e.kind, notify::EventKind::Access(notify::event::AccessKind::Open(_))));
+            if !open {
+                let _ = tx.try_send(());
+            }
+        };
+        match notify::recommended_watcher(handler) {
+            Ok(mut w) => {
+                for dir in crate::discovery::dirs(sources) {
+                    if let Err(e) = w.watch(&dir, notify::RecursiveMode::NonRecursive) {
+                        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch service files");
+                    }
+                }
+                self.watcher = Some(w);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch service files; they are read on reload only")
             }
         }
     }

@@ -89,6 +89,10 @@ impl Board {
     pub fn add(&self, service: &Service) {
         let mut map = self.lock();
         map.entry(service.name.clone())
+            .and_modify(|s| {
+                s.kind = service.probe.kind();
+                s.target = service.probe.target();
+            })
             .or_insert_with(|| ServiceStatus {
                 kind: service.probe.kind(),
                 target: service.probe.target(),

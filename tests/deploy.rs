@@ -98,6 +98,26 @@ fn prometheus_config_is_valid() {
 }
 
 #[test]
+fn probe_scrape_examples_are_valid() {
+    let out = run(
+        "promtool",
+        &["check", "config", "deploy/prometheus-probe-file-sd.yml"],
+    );
+    assert!(out.contains("SUCCESS"), "{out}");
+    // Debian's promtool is built without Kubernetes discovery, so the
+    // Kubernetes example is only checked to be one scrape config of YAML.
+    #[derive(serde::Deserialize)]
+    struct Prom {
+        scrape_configs: Vec<serde::de::IgnoredAny>,
+    }
+    let text = std::fs::read_to_string("deploy/prometheus-probe-kubernetes.yml").unwrap();
+    let p: Prom =
+        serde_saphyr::from_str(&text.replace("global:\n  scrape_interval: 30s\n", "")).unwrap();
+    assert_eq!(p.scrape_configs.len(), 1);
+    assert!(text.contains("kubernetes_sd_configs") && text.contains("action: hashmod"));
+}
+
+#[test]
 fn prometheusrule_is_generated_from_the_rules() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("kubernetes");

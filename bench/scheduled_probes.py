@@ -61,6 +61,17 @@ def run(n, base, k, interval, measure):
         def probes():
             return B.sum_selector(c.get("/metrics")[1].decode(), "vitals_probes_total")
 
+        def delay_p99(body):
+            # From the histogram's cumulative buckets: the first bound
+            # holding 99% of the probe starts.
+            buckets = []
+            for line in body.splitlines():
+                if line.startswith("vitals_probe_schedule_delay_seconds_bucket{"):
+                    le = line.split('le="')[1].split('"')[0]
+                    buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+            total = buckets[-1][1] if buckets else 0
+            return next((le for le, c in buckets if total and c >= 0.99 * total), float("nan"))
+
         def fails():
             return B.sum_selector(c.get("/metrics")[1].decode(), "vitals_probe_failures_total")
 
@@ -80,10 +91,12 @@ def run(n, base, k, interval, measure):
             times.append((time.perf_counter() - s) * 1000)
             size = len(body)
         cpu = cpu1 - cpu0
+        p99_delay = delay_p99(c.get("/metrics")[1].decode())
         B.result("scheduled_probes", "vitals_exporter", services=n, interval_s=interval,
                  probes=int(p1 - p0), failed=int(f1 - f0), probes_per_s=round((p1 - p0) / wall, 1),
                  exporter_cpu_s=round(cpu, 3), probes_per_cpu_s=round((p1 - p0) / cpu, 1) if cpu else "inf",
                  rss_MB=round(rss / 1e6, 2), scrape_p50_ms=round(B.pct(times, 50), 2),
+                 schedule_delay_p99_le_s=p99_delay,
                  scrape_bytes=size)
     finally:
         c.close()

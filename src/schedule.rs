@@ -37,7 +37,8 @@ async fn run(service: Service, metrics: ServiceMetrics, board: Arc<Board>) {
     let mut ticker = tokio::time::interval_at(start + phase, service.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
+        let planned = ticker.tick().await;
+        metrics.probe_started(planned.elapsed());
         probe_once(&service, &metrics, &board).await;
     }
 }

@@ -33,6 +33,11 @@ const DURATION_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets of the schedule delay histogram, in seconds.
+const DELAY_BUCKETS: [f64; 11] = [
+    0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
+
 type GaugeF = Gauge<f64, AtomicU64>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -85,6 +90,7 @@ pub struct Metrics {
     reload_time: GaugeF,
     probe_refused: Family<ModuleLabels, Counter>,
     unknown_module: Counter,
+    schedule_delay: Histogram,
     logs: logs::LogFamilies,
     /// Size of the last exposition, to allocate the next one in one go.
     last_size: AtomicUsize,
@@ -114,6 +120,7 @@ impl Metrics {
             reload_time: GaugeF::default(),
             probe_refused: Family::default(),
             unknown_module: Counter::default(),
+            schedule_delay: Histogram::new(DELAY_BUCKETS),
             logs: logs::LogFamilies::default(),
             last_size: AtomicUsize::new(16 * 1024),
             registry: Registry::default(),
@@ -197,6 +204,11 @@ impl Metrics {
             "/probe requests naming a module that is not configured",
             m.unknown_module.clone(),
         );
+        r.register(
+            "vitals_probe_schedule_delay_seconds",
+            "How late scheduled probes started after their planned time",
+            m.schedule_delay.clone(),
+        );
         m.logs.register(r);
         r.register_collector(Box::new(process::ProcessCollector::new()));
         Metrics { registry, ..m }
@@ -230,6 +242,7 @@ impl Metrics {
             phases,
             http_status: http.then(|| self.http_status.get_or_create_owned(&l)),
             cert_expiry: self.cert_expiry.clone(),
+            schedule_delay: self.schedule_delay.clone(),
             state_change,
             labels: l,
         }
@@ -323,6 +336,7 @@ pub struct ServiceMetrics {
     phases: [GaugeF; 5],
     http_status: Option<Gauge>,
     cert_expiry: Family<ServiceLabels, Gauge>,
+    schedule_delay: Histogram,
     state_change: GaugeF,
 }
 
@@ -348,6 +362,11 @@ impl ServiceMetrics {
         if let Some(t) = report.cert_expiry {
             self.cert_expiry.get_or_create(&self.labels).set(t);
         }
+    }
+
+    /// A scheduled probe started `late` after its planned time.
+    pub fn probe_started(&self, late: std::time::Duration) {
+        self.schedule_delay.observe(late.as_secs_f64());
     }
 
     /// The service changed between up and down at `at`.

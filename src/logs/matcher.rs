@@ -278,13 +278,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn matching_lines_once_each_with_captures() {
-        let re = regex::bytes::RegexBuilder::new(r"user=(?P<user>\w+)")
+    /// Compiled like a configured pattern.
+    fn pattern(p: &str) -> regex::bytes::Regex {
+        regex::bytes::RegexBuilder::new(p)
             .multi_line(true)
             .crlf(true)
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn matching_lines_once_each_with_captures() {
+        let re = pattern(r"user=(?P<user>\w+)");
         let mut locs = re.capture_locations();
         let mut got = Vec::new();
         let block = b"user=a user=b\nnothing\nuser=c\r\nuser=\nuser=d";
@@ -297,11 +302,7 @@ mod tests {
 
     #[test]
     fn matches_never_span_lines() {
-        let re = regex::bytes::RegexBuilder::new(r"a\s+b")
-            .multi_line(true)
-            .crlf(true)
-            .build()
-            .unwrap();
+        let re = pattern(r"a\s+b");
         let mut locs = re.capture_locations();
         let mut n = 0;
         for_each_matching_line(&re, &mut locs, b"a\nb\na  b\n", |_, _| n += 1);
@@ -310,11 +311,7 @@ mod tests {
 
     #[test]
     fn anchors_are_per_line() {
-        let re = regex::bytes::RegexBuilder::new(r"^ERROR$")
-            .multi_line(true)
-            .crlf(true)
-            .build()
-            .unwrap();
+        let re = pattern(r"^ERROR$");
         let mut locs = re.capture_locations();
         let mut n = 0;
         for_each_matching_line(&re, &mut locs, b"x\nERROR\r\nERROR x\nERROR\n", |_, _| {

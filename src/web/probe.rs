@@ -64,37 +64,17 @@ pub async fn probe<B>(app: &App, req: &Request<B>) -> Response<Body> {
             format!("Unknown module {module_name:?}\n").into(),
         );
     };
-    let mut spec = module.probe.clone();
-    match &mut spec {
-        ProbeSpec::Http(h) => {
-            let url = if target.contains("://") {
-                target.clone()
-            } else {
-                format!("http://{target}")
-            };
-            match url.parse::<hyper::Uri>() {
-                Ok(u)
-                    if matches!(u.scheme_str(), Some("http") | Some("https"))
-                        && u.host().is_some() =>
-                {
-                    h.url = u
-                }
-                _ => {
-                    return text(
-                        StatusCode::BAD_REQUEST,
-                        "Target is not a valid http(s) URL\n",
-                    )
-                }
-            }
-        }
-        ProbeSpec::Tcp(t) => match crate::config::split_host_port(&target) {
-            Some((host, port)) => {
-                t.host = host;
-                t.port = port;
-            }
-            None => return text(StatusCode::BAD_REQUEST, "Target is not host:port\n"),
-        },
-    }
+    let Some(spec) = module.aim(&target) else {
+        let want = match module.probe {
+            ProbeSpec::Http(_) => "an http(s) URL",
+            ProbeSpec::Tcp(_) => "host:port",
+        };
+        return respond(
+            StatusCode::BAD_REQUEST,
+            "text/plain; charset=utf-8",
+            format!("Target is not {want}\n").into(),
+        );
+    };
     let scrape_timeout = req
         .headers()
         .get("X-Prometheus-Scrape-Timeout-Seconds")

@@ -179,29 +179,9 @@ pub fn run_bin(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A minimal HTTP/1.1 GET with `Connection: close`.
+/// A minimal HTTP/1.1 GET with `Connection: close`: (status, content type, body).
 pub fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> (u16, String, String) {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n").expect("response head");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
+    let (status, head, body) = http_get_head(addr, path, headers);
     let ct = head
         .lines()
         .find_map(|l| {
@@ -210,6 +190,18 @@ fn parse_response(raw: &[u8]) -> (u16, String, String) {
                 .then(|| v.trim().to_string())
         })
         .unwrap_or_default();
+    (status, ct, body)
+}
+
+/// (status, head, body) of a raw response; a chunked body is joined.
+fn parse_response(raw: &[u8]) -> (u16, String, String) {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").expect("response head");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
     let body = if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
@@ -218,7 +210,7 @@ fn parse_response(raw: &[u8]) -> (u16, String, String) {
     } else {
         body.to_string()
     };
-    (status, ct, body)
+    (status, head.to_string(), body)
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -612,24 +604,11 @@ pub fn https_get(
         .and_then(|c| c.first())
         .map(|c| c.to_vec())
         .unwrap_or_default();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no response: {text:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("bad status")?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    Ok((status, head.to_string(), body, cert))
+    if !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        return Err(format!("no response: {:?}", String::from_utf8_lossy(&raw)));
+    }
+    let (status, head, body) = parse_response(&raw);
+    Ok((status, head, body, cert))
 }
 
 /// Plain GET returning (status, full head, body).
@@ -648,14 +627,7 @@ pub fn http_get_head(
     s.write_all(req.as_bytes()).expect("send");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("head");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    (status, head.to_string(), body.to_string())
+    parse_response(&raw)
 }
 
 /// POST with an empty body: (status, body).

@@ -364,7 +364,10 @@ impl Follower {
             }
             let woke = flags.swap(0, Ordering::AcqRel);
             let now = Instant::now();
-            if woke & WAKE_RESCAN != 0 || now >= next_poll {
+            // Without inotify, a renamed or replaced file is noticed by a
+            // stat of each followed path every cycle (the new file must be
+            // read before anything else happens to it, e.g. copytruncate).
+            if woke & WAKE_RESCAN != 0 || now >= next_poll || (fast && self.paths_moved()) {
                 self.rescan(if fast { None } else { watcher.as_mut() });
                 next_poll = now
                     + if fast {
@@ -525,6 +528,14 @@ impl Follower {
             }
         }
         self.scanner.metrics.files_followed(self.files.len());
+    }
+
+    /// Whether a followed path now leads to another file, or to none.
+    fn paths_moved(&self) -> bool {
+        self.files
+            .iter()
+            .filter(|t| t.detached.is_none())
+            .any(|t| std::fs::metadata(&t.path).map_or(true, |m| FileId::of(&m) != t.id))
     }
 
     fn unreadable(&mut self, path: &Path, e: &std::io::Error) {

@@ -140,6 +140,8 @@ pub struct ProbeReport {
     pub regex_failed: bool,
     /// Whether the last request went over TLS.
     pub tls: bool,
+    /// Whether a module's allowlist refused an address (of any hop).
+    pub refused: bool,
 }
 
 impl ProbeReport {
@@ -215,8 +217,13 @@ pub(crate) async fn resolve(
     // Checked on what we are about to connect to: no second lookup follows,
     // so DNS rebinding cannot slip a different address past the check.
     if let Some(p) = policy {
-        p.check(bare, &addrs)
-            .map_err(|why| Failure::new(FailureReason::Other, format!("target refused: {why}")))?;
+        if let Err(why) = p.check(bare, &addrs) {
+            report.refused = true;
+            return Err(Failure::new(
+                FailureReason::Other,
+                format!("target refused: {why}"),
+            ));
+        }
     }
     Ok(addrs)
 }

@@ -89,7 +89,7 @@ pub async fn probe<B>(app: &App, req: &Request<B>) -> Response<Body> {
     let report = crate::probe::run(&spec, timeout).await;
     // A refusal of the target itself (not of a redirect hop) is the caller's error.
     if let Some(f) = &report.failure {
-        if f.message.starts_with("target refused") && report.redirects == 0 {
+        if report.refused && report.redirects == 0 {
             app.metrics.probe_refused(&module_name);
             tracing::warn!(module = %module_name, target = %target, reason = %f.message, "probe refused");
             return respond(

@@ -491,3 +491,24 @@ fn status_page_joins_probes_and_logs() {
         "{page}"
     );
 }
+
+#[test]
+fn vanished_directory_is_reported_and_followed_again() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("app");
+    std::fs::create_dir(&dir).unwrap();
+    let log = dir.join("app.log");
+    append(&log, b"");
+    let e = Exporter::start(&config(&dir, "    poll_interval: 100ms\n"));
+    append(&log, b"ERROR one\n");
+    wait_levels(&e, "app", (1, 0, 0));
+    std::fs::remove_dir_all(&dir).unwrap();
+    wait_for("vanished reported", Duration::from_secs(10), || {
+        e.log()
+            .contains("msg=\"log directory vanished; waiting for it to come back\"")
+    });
+    std::fs::create_dir(&dir).unwrap();
+    append(&log, b"ERROR two\nWARNING three\n");
+    wait_levels(&e, "app", (2, 1, 0));
+    e.wait_value("vitals_log_files_followed{log=\"app\"}", 1.0);
+}

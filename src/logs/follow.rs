@@ -485,6 +485,16 @@ impl Follower {
     /// files no longer reachable by any path are marked detached.
     fn rescan(&mut self, watcher: Option<&mut notify::RecommendedWatcher>) {
         let found = super::discover::expand(&self.source.paths, &self.source.exclude);
+        // inotify drops the watch of a deleted directory: forget it, so it
+        // is watched again when it comes back.
+        let name = &self.source.name;
+        self.watched.retain(|d| {
+            let there = d.is_dir();
+            if !there {
+                tracing::warn!(log = %name, dir = %d.display(), "log directory vanished; waiting for it to come back");
+            }
+            there
+        });
         if let Some(w) = watcher {
             use notify::Watcher;
             for dir in &found.dirs {

@@ -232,7 +232,10 @@ impl Metrics {
             })
         });
         let state_change = self.state_change.get_or_create_owned(&l);
-        state_change.set(unix_now());
+        // A service restarted by a reload keeps its last change time.
+        if state_change.get() == 0.0 {
+            state_change.set(unix_now());
+        }
         ServiceMetrics {
             up: self.up.get_or_create_owned(&l),
             probes: self.probes.get_or_create_owned(&l),

@@ -57,18 +57,33 @@ fn config(dir: &Path, extra: &str) -> String {
     )
 }
 
+/// A log directory, and a storage directory that outlives exporter runs.
 struct Setup {
     logs: tempfile::TempDir,
+    storage: tempfile::TempDir,
 }
 
 impl Setup {
     fn new() -> Setup {
         Setup {
             logs: tempfile::tempdir().unwrap(),
+            storage: tempfile::tempdir().unwrap(),
         }
     }
     fn path(&self, name: &str) -> PathBuf {
         self.logs.path().join(name)
+    }
+    /// Where positions are saved; the same for every [`Setup::start`].
+    fn storage(&self) -> &Path {
+        self.storage.path()
+    }
+    /// Starts the exporter on `*.log`; a later start resumes from its positions.
+    fn start(&self) -> Exporter {
+        Exporter::start_with(
+            &config(self.logs.path(), ""),
+            &["--storage.path", self.storage().to_str().unwrap()],
+            tempfile::tempdir().unwrap(),
+        )
     }
 }
 
@@ -293,16 +308,12 @@ fn graceful_restart_counts_lines_written_while_down_once() {
     let s = Setup::new();
     let log = s.path("app.log");
     append(&log, b"");
-    let dir = tempfile::tempdir().unwrap();
-    let storage = dir.path().join("data");
-    let cfg = config(s.logs.path(), "");
-    let mut e = Exporter::start_with(&cfg, &[], dir);
+    let mut e = s.start();
     append(&log, b"ERROR before\npartial ERROR");
     wait_levels(&e, "app", (1, 0, 0));
     assert!(e.stop().success());
     append(&log, b" finished while down\nWARNING while down\n");
-    let dir = tempfile::tempdir().unwrap();
-    let e = Exporter::start_with(&cfg, &["--storage.path", storage.to_str().unwrap()], dir);
+    let e = s.start();
     wait_levels(&e, "app", (1, 1, 0));
 }
 
@@ -311,19 +322,12 @@ fn truncated_while_down_is_read_from_start() {
     let s = Setup::new();
     let log = s.path("app.log");
     append(&log, b"");
-    let dir = tempfile::tempdir().unwrap();
-    let storage = dir.path().join("data");
-    let cfg = config(s.logs.path(), "");
-    let mut e = Exporter::start_with(&cfg, &[], dir);
+    let mut e = s.start();
     append(&log, b"ERROR one\nERROR two\nERROR three\n");
     wait_levels(&e, "app", (3, 0, 0));
     assert!(e.stop().success());
     std::fs::write(&log, b"WARNING fresh\n").unwrap();
-    let e = Exporter::start_with(
-        &cfg,
-        &["--storage.path", storage.to_str().unwrap()],
-        tempfile::tempdir().unwrap(),
-    );
+    let e = s.start();
     wait_levels(&e, "app", (0, 1, 0));
     assert_eq!(
         e.value("vitals_log_truncations_total{log=\"app\"}"),
@@ -336,21 +340,14 @@ fn rotated_while_down_is_finished_from_its_new_name() {
     let s = Setup::new();
     let log = s.path("app.log");
     append(&log, b"");
-    let dir = tempfile::tempdir().unwrap();
-    let storage = dir.path().join("data");
-    let cfg = config(s.logs.path(), "");
-    let mut e = Exporter::start_with(&cfg, &[], dir);
+    let mut e = s.start();
     append(&log, b"ERROR counted before stop\n");
     wait_levels(&e, "app", (1, 0, 0));
     assert!(e.stop().success());
     append(&log, b"ERROR written before rotation while down\n");
     std::fs::rename(&log, s.path("app.log.1")).unwrap();
     append(&log, b"WARNING new file while down\n");
-    let e = Exporter::start_with(
-        &cfg,
-        &["--storage.path", storage.to_str().unwrap()],
-        tempfile::tempdir().unwrap(),
-    );
+    let e = s.start();
     wait_levels(&e, "app", (1, 1, 0));
 }
 
@@ -359,17 +356,14 @@ fn sigkill_loses_nothing() {
     let s = Setup::new();
     let log = s.path("app.log");
     append(&log, b"");
-    let dir = tempfile::tempdir().unwrap();
-    let storage = dir.path().join("data");
-    let cfg = config(s.logs.path(), "");
-    let mut e = Exporter::start_with(&cfg, &[], dir);
+    let mut e = s.start();
     for i in 0..100 {
         append(&log, format!("ERROR {i}\n").as_bytes());
     }
     wait_levels(&e, "app", (100, 0, 0));
     // Let at least one checkpoint pass, then crash.
-    let positions = storage.join(
-        std::fs::read_dir(&storage)
+    let positions = s.storage().join(
+        std::fs::read_dir(s.storage())
             .unwrap()
             .next()
             .unwrap()
@@ -384,11 +378,7 @@ fn sigkill_loses_nothing() {
     e.child.kill().unwrap();
     e.child.wait().unwrap();
     append(&log, b"WARNING after crash\n");
-    let e = Exporter::start_with(
-        &cfg,
-        &["--storage.path", storage.to_str().unwrap()],
-        tempfile::tempdir().unwrap(),
-    );
+    let e = s.start();
     wait_levels(&e, "app", (0, 1, 0));
 }
 
@@ -397,30 +387,18 @@ fn corrupt_checkpoint_is_reported_not_fatal() {
     let s = Setup::new();
     let log = s.path("app.log");
     append(&log, b"ERROR old\n");
-    let dir = tempfile::tempdir().unwrap();
-    let storage = dir.path().join("data");
-    std::fs::create_dir_all(&storage).unwrap();
-    let cfg = config(s.logs.path(), "");
     // Learn the positions file name from a first run.
-    let mut e = Exporter::start_with(
-        &cfg,
-        &["--storage.path", storage.to_str().unwrap()],
-        tempfile::tempdir().unwrap(),
-    );
+    let mut e = s.start();
     wait_levels(&e, "app", (0, 0, 0));
     assert!(e.stop().success());
-    let positions = std::fs::read_dir(&storage)
+    let positions = std::fs::read_dir(s.storage())
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .path();
     std::fs::write(&positions, b"\x00garbage").unwrap();
-    let e = Exporter::start_with(
-        &cfg,
-        &["--storage.path", storage.to_str().unwrap()],
-        tempfile::tempdir().unwrap(),
-    );
+    let e = s.start();
     e.wait_value("vitals_log_checkpoint_errors_total{log=\"app\"}", 1.0);
     append(&log, b"WARNING new\n");
     wait_levels(&e, "app", (0, 1, 0));

@@ -197,29 +197,13 @@ fn service_down_sends_mail_and_dashboard_queries_return_data() {
         })
         .collect();
     std::fs::write(dir.join("alerts.yml"), rules).unwrap();
-    std::fs::write(
-        dir.join("prometheus.yml"),
-        format!(
+    let (_prom, prom_addr) = start_prometheus(
+        dir,
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [alerts.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: vitals_exporter\n    static_configs:\n      - targets: ['{}']\n",
             exporter.addr
         ),
-    )
-    .unwrap();
-    let prom_port = free_port();
-    let prom_addr: std::net::SocketAddr = format!("127.0.0.1:{prom_port}").parse().unwrap();
-    let _prom = spawn(
-        "prometheus",
-        &[
-            format!("--config.file={}", dir.join("prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        &dir.join("prometheus.log"),
     );
-    wait_for("prometheus ready", Duration::from_secs(30), || {
-        std::net::TcpStream::connect(prom_addr).is_ok()
-            && http_get(prom_addr, "/-/ready", &[]).0 == 200
-    });
 
     // 1. Prometheus scrapes the exporter.
     let up = wait_query(

@@ -208,9 +208,8 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     let e = Exporter::start_with(SERVICES, &["--web.config.file", web.to_str().unwrap()], dir);
     let cfg = tls_client(&pki.ca_pem, None);
     wait_tls_ready(&e, &cfg);
-    write_file(
+    let (_prom, prom) = start_prometheus(
         &d,
-        "prometheus.yml",
         &format!(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: vitals_exporter\n    scheme: https\n    tls_config:\n      ca_file: {ca}\n      server_name: localhost\n    basic_auth:\n      username: {USER}\n      password_file: {pw}\n    static_configs:\n      - targets: ['{addr}']\n",
             ca = d.join("ca.pem").display(),
@@ -218,20 +217,6 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
             addr = e.addr
         ),
     );
-    let port = free_port();
-    let prom: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let _p = spawn(
-        "prometheus",
-        &[
-            format!("--config.file={}", d.join("prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", d.join("prom").display()),
-            format!("--web.listen-address={prom}"),
-        ],
-        &d.join("prometheus.log"),
-    );
-    wait_for("prometheus ready", Duration::from_secs(30), || {
-        TcpStream::connect(prom).is_ok() && http_get(prom, "/-/ready", &[]).0 == 200
-    });
     let up = wait_query(
         prom,
         "up{job=\"vitals_exporter\"} == 1",

@@ -649,3 +649,24 @@ pub fn signal(e: &Exporter, sig: i32) {
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(e.child.id() as i32, sig) };
 }
+
+/// Starts Debian's Prometheus on a free port with `config` written to
+/// `dir/prometheus.yml` (relative `rule_files` resolve in `dir`); returns
+/// once it is ready.
+pub fn start_prometheus(dir: &Path, config: &str) -> (Proc, SocketAddr) {
+    let cfg = write_file(dir, "prometheus.yml", config);
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let proc = spawn(
+        "prometheus",
+        &[
+            format!("--config.file={}", cfg.display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address={addr}"),
+        ],
+        &dir.join("prometheus.log"),
+    );
+    wait_for("prometheus ready", Duration::from_secs(30), || {
+        TcpStream::connect(addr).is_ok() && http_get(addr, "/-/ready", &[]).0 == 200
+    });
+    (proc, addr)
+}

@@ -266,11 +266,20 @@ fn stress_full_speed_writer_with_rotations() {
             1 => {
                 // See `unseen_generation`: the follower must have read a
                 // byte of this file before it is copied and truncated.
-                wait_for(
-                    "a byte of the new file read",
-                    Duration::from_secs(10),
-                    || read(&e) > s.generation_start,
-                );
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while read(&e) <= s.generation_start {
+                    assert!(
+                        Instant::now() < deadline,
+                        "no byte of the new file read: read {} written {} generation starts at {}; counts {:?} model {:?}\nlog:\n{}",
+                        read(&e),
+                        s.written,
+                        s.generation_start,
+                        counts(&e),
+                        s.model,
+                        e.log()
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 s.copytruncate();
             }
             _ => {}

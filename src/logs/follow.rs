@@ -196,6 +196,16 @@ impl Scanner {
             }
             match t.file.read_at(&mut buf, t.pos) {
                 Ok(0) => break Ok(total),
+                // Truncated and rewritten while we read (copytruncate under a
+                // busy writer): these bytes may be the new content. Drop
+                // them; the truncation check reads the old ones from the copy.
+                Ok(_)
+                    if t.fingerprint.len > 0
+                        && Fingerprint::read(&t.file, t.fingerprint.len).ok()
+                            != Some(t.fingerprint) =>
+                {
+                    break Ok(total)
+                }
                 Ok(n) => {
                     total += n as u64;
                     self.bytes_read += n as u64;

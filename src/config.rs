@@ -470,6 +470,47 @@ impl Validator<'_> {
         });
     }
 
+    /// Checks that the name at `at` is not empty and not already in
+    /// `names` (then adds it); `what` names the kind in the message.
+    pub(crate) fn unique_name(
+        &mut self,
+        names: &mut HashSet<String>,
+        at: &Spanned<String>,
+        field: &str,
+        what: &str,
+    ) -> bool {
+        let field = format!("{field}.name");
+        if at.value.is_empty() {
+            self.problem(at, &field, "must not be empty");
+            false
+        } else if !names.insert(at.value.clone()) {
+            self.problem(at, &field, format!("duplicate {what} name {:?}", at.value));
+            false
+        } else {
+            true
+        }
+    }
+
+    /// One of `options` (value, result) for the keyword at `at`; the first
+    /// option when the key is absent, `None` (a problem) when unknown.
+    pub(crate) fn choice<T: Copy>(
+        &mut self,
+        at: Option<&Spanned<String>>,
+        field: &str,
+        options: &[(&str, T)],
+    ) -> Option<T> {
+        let Some(at) = at else {
+            return Some(options[0].1);
+        };
+        if let Some((_, t)) = options.iter().find(|(k, _)| *k == at.value) {
+            return Some(*t);
+        }
+        let names: Vec<String> = options.iter().map(|(k, _)| format!("`{k}`")).collect();
+        let msg = format!("must be {}, not {:?}", names.join(" or "), at.value);
+        self.problem(at, field, msg);
+        None
+    }
+
     /// Resolves a path from the config relative to the config's directory.
     pub(crate) fn resolve_path(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
@@ -545,12 +586,7 @@ impl Validator<'_> {
         let mut services = Vec::with_capacity(raw.services.len());
         for (i, rs) in raw.services.into_iter().enumerate() {
             let field = format!("services[{i}]");
-            if rs.name.value.is_empty() {
-                self.problem(&rs.name, &format!("{field}.name"), "must not be empty");
-            } else if !seen.insert(rs.name.value.clone()) {
-                let msg = format!("duplicate service name {:?}", rs.name.value);
-                self.problem(&rs.name, &format!("{field}.name"), msg);
-            }
+            self.unique_name(&mut seen, &rs.name, &field, "service");
             if let Some(s) = self.service(rs, &field, default_interval, default_timeout) {
                 services.push(s);
             }
@@ -560,10 +596,7 @@ impl Validator<'_> {
         let mut modules = Vec::new();
         for (i, rm) in raw.modules.into_iter().enumerate() {
             let field = format!("modules[{i}]");
-            if !module_names.insert(rm.name.value.clone()) {
-                let msg = format!("duplicate module name {:?}", rm.name.value);
-                self.problem(&rm.name, &format!("{field}.name"), msg);
-            }
+            self.unique_name(&mut module_names, &rm.name, &field, "module");
             if let Some(m) = self.module(rm, &field) {
                 modules.push(m);
             }

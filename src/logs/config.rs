@@ -136,12 +136,7 @@ pub(crate) fn validate_logs(
     let mut out = Vec::with_capacity(raw.len());
     for (i, r) in raw.into_iter().enumerate() {
         let field = format!("logs[{i}]");
-        if r.name.value.is_empty() {
-            v.problem(&r.name, &format!("{field}.name"), "must not be empty");
-        } else if !names.insert(r.name.value.clone()) {
-            let msg = format!("duplicate log name {:?}", r.name.value);
-            v.problem(&r.name, &format!("{field}.name"), msg);
-        }
+        v.unique_name(&mut names, &r.name, &field, "log");
         if let Some(s) = log(v, r, &field, services) {
             out.push(s);
         }
@@ -209,26 +204,21 @@ fn log(
     let exclude = exclude
         .build()
         .unwrap_or_else(|_| globset::GlobSet::empty());
-    let start_at = match r.start_at.as_ref().map(|s| (s, s.value.as_str())) {
-        None | Some((_, "end")) => StartAt::End,
-        Some((_, "beginning")) => StartAt::Beginning,
-        Some((s, other)) => {
-            let msg = format!("must be `end` or `beginning`, not {other:?}");
-            v.problem(s, &format!("{field}.start_at"), msg);
-            ok = false;
-            StartAt::End
-        }
-    };
-    let watch = match r.watch.as_ref().map(|s| (s, s.value.as_str())) {
-        None | Some((_, "inotify")) => WatchMode::Inotify,
-        Some((_, "poll")) => WatchMode::Poll,
-        Some((s, other)) => {
-            let msg = format!("must be `inotify` or `poll`, not {other:?}");
-            v.problem(s, &format!("{field}.watch"), msg);
-            ok = false;
-            WatchMode::Inotify
-        }
-    };
+    let start_at = v.choice(
+        r.start_at.as_ref(),
+        &format!("{field}.start_at"),
+        &[("end", StartAt::End), ("beginning", StartAt::Beginning)],
+    );
+    let watch = v.choice(
+        r.watch.as_ref(),
+        &format!("{field}.watch"),
+        &[("inotify", WatchMode::Inotify), ("poll", WatchMode::Poll)],
+    );
+    ok &= start_at.is_some() && watch.is_some();
+    let (start_at, watch) = (
+        start_at.unwrap_or(StartAt::End),
+        watch.unwrap_or(WatchMode::Inotify),
+    );
     let poll_interval = match &r.poll_interval {
         Some(s) => match v.duration(s, &format!("{field}.poll_interval")) {
             Some(d) if d >= Duration::from_millis(10) => d,
@@ -283,9 +273,7 @@ fn log(
     let mut pattern_names = HashSet::new();
     for (j, p) in r.patterns.into_iter().enumerate() {
         let pf = format!("{field}.patterns[{j}]");
-        if !pattern_names.insert(p.name.value.clone()) {
-            let msg = format!("duplicate pattern name {:?}", p.name.value);
-            v.problem(&p.name, &format!("{pf}.name"), msg);
+        if !v.unique_name(&mut pattern_names, &p.name, &pf, "pattern") {
             ok = false;
         }
         match pattern(v, p, &pf) {

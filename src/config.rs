@@ -54,9 +54,6 @@ pub struct Module {
     pub probe: ProbeSpec,
     /// Which targets may be probed.
     pub policy: Arc<TargetPolicy>,
-    /// Identifies the settings, so services discovered through the module
-    /// restart when it changes.
-    pub fingerprint: u64,
 }
 
 impl Module {
@@ -114,8 +111,7 @@ pub struct Service {
     pub timeout: Duration,
     /// What to probe and how.
     pub probe: ProbeSpec,
-    /// Identifies the settings (secrets included, hashed): a reload restarts
-    /// the service only when it changed.
+    /// [`service_fingerprint`]: a reload restarts the service only when it changed.
     pub fingerprint: u64,
 }
 
@@ -143,6 +139,98 @@ impl ProbeSpec {
             ProbeSpec::Http(h) => h.url.to_string(),
             ProbeSpec::Tcp(t) => format!("{}:{}", t.host, t.port),
         }
+    }
+
+    /// Identifies every validated setting, including the secrets and the
+    /// bytes of every file they were read from: a reload restarts what runs
+    /// with this spec exactly when it would probe differently.
+    pub fn fingerprint(&self) -> u64 {
+        let mut fp = Fingerprint::default();
+        match self {
+            ProbeSpec::Http(h) => {
+                fp.add("http").add(h.url.to_string()).add(h.method.as_str());
+                fp.add(h.headers.len().to_le_bytes());
+                for (name, value) in &h.headers {
+                    fp.add(name.as_str()).add(value.expose());
+                }
+                fp.option(h.body.as_deref());
+                fp.add(h.valid_status_codes.len().to_le_bytes());
+                for c in &h.valid_status_codes {
+                    fp.add(c.to_le_bytes());
+                }
+                for list in [&h.fail_if_body_matches, &h.fail_if_body_not_matches] {
+                    fp.add(list.len().to_le_bytes());
+                    for r in list {
+                        fp.add(r.as_str());
+                    }
+                }
+                fp.add([u8::from(h.follow_redirects)])
+                    .add(h.tls_fingerprint.to_le_bytes());
+                fp.option(h.server_name.as_deref());
+                fp.option(h.authorization.as_ref().map(Secret::expose));
+                fp.add(h.max_body_bytes.to_le_bytes());
+                fp.add(
+                    h.policy
+                        .as_ref()
+                        .map_or(0, |p| p.fingerprint())
+                        .to_le_bytes(),
+                );
+            }
+            ProbeSpec::Tcp(t) => {
+                fp.add("tcp").add(&t.host).add(t.port.to_le_bytes());
+                fp.option(t.tls_fingerprint.map(u64::to_le_bytes));
+                fp.option(t.server_name.as_deref());
+                fp.add(
+                    t.policy
+                        .as_ref()
+                        .map_or(0, |p| p.fingerprint())
+                        .to_le_bytes(),
+                );
+            }
+        }
+        fp.finish()
+    }
+}
+
+/// The fingerprint of a scheduled service (static or from file_sd): what a
+/// reload compares to decide whether to restart it.
+pub fn service_fingerprint(interval: Duration, timeout: Duration, probe: &ProbeSpec) -> u64 {
+    let mut fp = Fingerprint::default();
+    fp.duration(interval)
+        .duration(timeout)
+        .add(probe.fingerprint().to_le_bytes());
+    fp.finish()
+}
+
+/// Fields hashed with FNV-1a, each prefixed with its length so that
+/// ("ab", "c") and ("a", "bc") differ.
+#[derive(Default)]
+pub struct Fingerprint(Vec<u8>);
+
+impl Fingerprint {
+    /// Adds one field.
+    pub fn add(&mut self, field: impl AsRef<[u8]>) -> &mut Self {
+        let field = field.as_ref();
+        self.0
+            .extend_from_slice(&(field.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(field);
+        self
+    }
+
+    fn option(&mut self, field: Option<impl AsRef<[u8]>>) -> &mut Self {
+        match field {
+            Some(f) => self.add([1]).add(f),
+            None => self.add([0]),
+        }
+    }
+
+    fn duration(&mut self, d: Duration) -> &mut Self {
+        self.add(d.as_nanos().to_le_bytes())
+    }
+
+    /// The hash of the fields added so far.
+    pub fn finish(&self) -> u64 {
+        crate::fnv1a(&self.0)
     }
 }
 
@@ -185,6 +273,8 @@ pub struct HttpSpec {
     pub follow_redirects: bool,
     /// TLS client settings for https.
     pub tls: Arc<rustls::ClientConfig>,
+    /// Identifies `tls`: the CA file's bytes and `insecure_skip_verify`.
+    pub tls_fingerprint: u64,
     /// Server name for SNI and verification, when not the URL's host.
     pub server_name: Option<String>,
     /// Value of the `Authorization` header, from basic auth or a bearer token.
@@ -204,6 +294,8 @@ pub struct TcpSpec {
     pub port: u16,
     /// TLS handshake after connecting, when set.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Identifies `tls`: the CA file's bytes and `insecure_skip_verify`.
+    pub tls_fingerprint: Option<u64>,
     /// Server name for SNI and verification, when not `host`.
     pub server_name: Option<String>,
     /// For `/probe`: which resolved addresses may be contacted.
@@ -213,13 +305,13 @@ pub struct TcpSpec {
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
+    /// The file could not be read (or is not a regular file, or too big).
+    #[error("{path}: {source}")]
     Read {
         /// The config file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// Why.
+        source: crate::fsread::ReadError,
     },
     /// The file is not valid YAML or does not fit the schema.
     #[error("{path}:{line}:{column}: {message}")]
@@ -370,10 +462,11 @@ struct RawBasicAuth {
 /// Reads and validates the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: shown.clone(),
-        source,
-    })?;
+    let text = crate::fsread::read_bounded_string(path, crate::fsread::DOCUMENT_MAX_BYTES)
+        .map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
     parse(&text, path)
 }
 
@@ -549,10 +642,10 @@ impl Validator<'_> {
     /// Reads a secret file at `at`; the message names the file, never its content.
     fn secret_file(&mut self, at: &Spanned<String>, field: &str) -> Option<Secret> {
         let path = self.resolve_path(&at.value);
-        match std::fs::read_to_string(&path) {
+        match crate::fsread::read_bounded_string(&path, crate::fsread::SECRET_MAX_BYTES) {
             Ok(s) => Some(Secret(s.trim_end_matches(['\n', '\r']).to_string())),
             Err(e) => {
-                self.problem(at, field, format!("cannot read {}: {e}", path.display()));
+                self.problem(at, field, format!("{}: {e}", path.display()));
                 None
             }
         }
@@ -668,7 +761,6 @@ impl Validator<'_> {
         default_interval: Duration,
         default_timeout: Duration,
     ) -> Option<Service> {
-        let described = without_locations(&format!("{rs:?}"));
         let interval = match &rs.interval {
             Some(s) => self.positive(s, &format!("{field}.interval")),
             None => Some(default_interval),
@@ -720,24 +812,12 @@ impl Validator<'_> {
             }
         };
         let probe = probe?;
-        // Secrets are read from files: a new password behind the same path
-        // must count as a change.
-        let secrets = match &probe {
-            ProbeSpec::Http(h) => h
-                .headers
-                .iter()
-                .map(|(_, v)| v.expose())
-                .chain(h.authorization.as_ref().map(Secret::expose))
-                .collect::<Vec<_>>()
-                .join("\0"),
-            ProbeSpec::Tcp(_) => String::new(),
-        };
-        let fingerprint =
-            crate::fnv1a(format!("{described}{interval:?}{timeout:?}\0{secrets}").as_bytes());
+        let (interval, timeout) = (interval?, timeout?);
+        let fingerprint = service_fingerprint(interval, timeout, &probe);
         Some(Service {
             name: rs.name.value,
-            interval: interval?,
-            timeout: timeout?,
+            interval,
+            timeout,
             probe,
             fingerprint,
         })
@@ -770,23 +850,39 @@ impl Validator<'_> {
         }
     }
 
-    fn tls(&mut self, raw: Option<&RawTls>, field: &str) -> Option<Arc<rustls::ClientConfig>> {
+    /// The TLS client settings and their fingerprint (CA bytes included).
+    fn tls(
+        &mut self,
+        raw: Option<&RawTls>,
+        field: &str,
+    ) -> Option<(Arc<rustls::ClientConfig>, u64)> {
         let default = RawTls::default();
         let raw = raw.unwrap_or(&default);
+        let mut fp = Fingerprint::default();
+        fp.add([u8::from(raw.insecure_skip_verify)]);
         let ca = match &raw.ca_file {
             Some(at) => {
                 let path = self.resolve_path(&at.value);
-                match tls::load_ca(&path) {
+                let loaded = crate::fsread::read_bounded(&path, crate::fsread::PEM_MAX_BYTES)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .and_then(|pem| {
+                        fp.add(&pem);
+                        tls::parse_ca(&path, &pem).map_err(|e| e.to_string())
+                    });
+                match loaded {
                     Ok(ca) => Some(ca),
-                    Err(e) => {
-                        self.problem(at, &format!("{field}.ca_file"), e.to_string());
+                    Err(msg) => {
+                        self.problem(at, &format!("{field}.ca_file"), msg);
                         return None;
                     }
                 }
             }
             None => None,
         };
-        Some(tls::client_config(ca, raw.insecure_skip_verify))
+        Some((
+            tls::client_config(ca, raw.insecure_skip_verify),
+            fp.finish(),
+        ))
     }
 
     fn http(&mut self, h: RawHttp, field: &str, module: bool) -> Option<HttpSpec> {
@@ -893,7 +989,7 @@ impl Validator<'_> {
             None => DEFAULT_MAX_BODY_BYTES,
         };
         let server_name = h.tls.as_ref().and_then(|t| t.server_name.clone());
-        let tls = self.tls(h.tls.as_ref(), &format!("{field}.tls"));
+        let (tls, tls_fingerprint) = self.tls(h.tls.as_ref(), &format!("{field}.tls")).unzip();
         Some(HttpSpec {
             url: url?,
             method: method?,
@@ -904,6 +1000,7 @@ impl Validator<'_> {
             fail_if_body_not_matches,
             follow_redirects: h.follow_redirects.unwrap_or(true),
             tls: tls?,
+            tls_fingerprint: tls_fingerprint?,
             server_name,
             authorization,
             max_body_bytes,
@@ -937,14 +1034,14 @@ impl Validator<'_> {
         Some(TcpSpec {
             host,
             port,
-            tls,
+            tls_fingerprint: tls.as_ref().map(|(_, fp)| *fp),
+            tls: tls.map(|(c, _)| c),
             server_name: t.tls.and_then(|t| t.server_name),
             policy: None,
         })
     }
 
     fn module(&mut self, m: RawModule, field: &str) -> Option<Module> {
-        let fingerprint = crate::fnv1a(without_locations(&format!("{m:?}")).as_bytes());
         let timeout = match &m.timeout {
             Some(s) => self.positive(s, &format!("{field}.timeout")),
             None => Some(DEFAULT_TIMEOUT),
@@ -983,13 +1080,12 @@ impl Validator<'_> {
             timeout: timeout?,
             probe: probe?,
             policy: policy?,
-            fingerprint,
         })
     }
 }
 
 /// Drops source locations from the `Debug` text of raw structs, so that a
-/// service moved to other lines of the file is not seen as changed.
+/// log moved to other lines of the file is not seen as changed.
 pub(crate) fn without_locations(debug: &str) -> String {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| {

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::{Service, ServiceFiles};
+use crate::config::{service_fingerprint, Service, ServiceFiles};
+use crate::fsread::{read_bounded_string, ReadError, DOCUMENT_MAX_BYTES};
 
 /// One file_sd target group.
 #[derive(Debug, Deserialize)]
@@ -18,19 +19,34 @@ struct TargetGroup {
     labels: BTreeMap<String, String>,
 }
 
+/// What the service files list now.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// One service per target, names unique.
+    pub services: Vec<Service>,
+    /// Files that could not be read or parsed (logged and skipped).
+    pub errors: u64,
+}
+
 /// The services listed now; `taken` are names already used by static
-/// services (they win). Unreadable or invalid files are logged and skipped.
-pub fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Vec<Service> {
+/// services (they win). Unreadable or invalid files are logged, counted and
+/// skipped. Blocking file I/O: async callers run it on the blocking pool.
+pub fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Discovered {
     let mut out = Vec::new();
+    let mut errors = 0;
     let mut seen = taken.clone();
     for sf in sources {
         let found = crate::logs::discover::expand(&sf.paths, &globset::GlobSet::empty());
         for file in &found.files {
-            let text = match std::fs::read_to_string(file) {
+            // A FIFO, device or huge file among the targets is refused,
+            // never waited on.
+            let text = match read_bounded_string(file, DOCUMENT_MAX_BYTES) {
                 Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                // Removed between listing and reading: the next event rereads.
+                Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
-                    tracing::warn!(file = %file.display(), error = %e, "cannot read service file");
+                    errors += 1;
+                    tracing::warn!(file = %file.display(), error = %e, "cannot read service file; skipped");
                     continue;
                 }
             };
@@ -38,6 +54,7 @@ pub fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Vec<Servic
             let groups: Vec<TargetGroup> = match serde_saphyr::from_str(&text) {
                 Ok(g) => g,
                 Err(e) => {
+                    errors += 1;
                     let msg = e.to_string();
                     let msg = msg.lines().next().unwrap_or("");
                     tracing::warn!(file = %file.display(), error = %msg, "invalid service file; skipped");
@@ -59,25 +76,21 @@ pub fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Vec<Servic
                         tracing::warn!(file = %file.display(), target = %target, "target does not fit the module; skipped");
                         continue;
                     };
-                    let fingerprint = crate::fnv1a(
-                        format!(
-                            "{name}\0{target}\0{}\0{:?}",
-                            sf.module.fingerprint, sf.interval
-                        )
-                        .as_bytes(),
-                    );
                     out.push(Service {
                         name,
                         interval: sf.interval,
                         timeout: sf.module.timeout,
+                        fingerprint: service_fingerprint(sf.interval, sf.module.timeout, &probe),
                         probe,
-                        fingerprint,
                     });
                 }
             }
         }
     }
-    out
+    Discovered {
+        services: out,
+        errors,
+    }
 }
 
 /// Directories holding the service files (watched for changes).

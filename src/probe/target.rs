@@ -14,6 +14,8 @@ pub struct TargetPolicy {
     /// `allowed_targets` was empty: any host, any non-link-local address.
     any: bool,
     allow_link_local: bool,
+    /// Identifies the entries and `allow_link_local`, for reload fingerprints.
+    fingerprint: u64,
 }
 
 /// Why an allowed-target entry is invalid.
@@ -27,7 +29,10 @@ impl TargetPolicy {
     pub fn new(entries: &[String], allow_link_local: bool) -> Result<Self, PolicyError> {
         let mut hosts = globset::GlobSetBuilder::new();
         let mut nets = Vec::new();
+        let mut fp = crate::config::Fingerprint::default();
+        fp.add([u8::from(allow_link_local)]);
         for e in entries {
+            fp.add(e);
             if let Some((ip, bits)) = e.split_once('/') {
                 let ip: IpAddr = ip
                     .parse()
@@ -53,7 +58,13 @@ impl TargetPolicy {
             nets,
             any: entries.is_empty(),
             allow_link_local,
+            fingerprint: fp.finish(),
         })
+    }
+
+    /// Identifies the allowlist, for reload fingerprints.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// Checks `host` resolved to `addrs`; every address must pass.

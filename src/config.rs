@@ -58,8 +58,9 @@ pub struct Module {
 
 impl Module {
     /// The module's probe aimed at `target` (a URL, `host:port` for TCP, or
-    /// for HTTP a bare `host:port` taken as `http://host:port`).
-    pub fn aim(&self, target: &str) -> Option<ProbeSpec> {
+    /// for HTTP a bare `host:port` taken as `http://host:port`); the error
+    /// says why the target does not fit.
+    pub fn aim(&self, target: &str) -> Result<ProbeSpec, &'static str> {
         let mut spec = self.probe.clone();
         match &mut spec {
             ProbeSpec::Http(h) => {
@@ -73,18 +74,23 @@ impl Module {
                         if matches!(u.scheme_str(), Some("http") | Some("https"))
                             && u.host().is_some() =>
                     {
+                        // As for services: credentials come from the module,
+                        // never from a URL that ends up in logs and labels.
+                        if u.authority().is_some_and(|a| a.as_str().contains('@')) {
+                            return Err("Target must not carry credentials (user:password@)");
+                        }
                         h.url = u
                     }
-                    _ => return None,
+                    _ => return Err("Target is not an http(s) URL"),
                 }
             }
             ProbeSpec::Tcp(t) => {
-                let (host, port) = split_host_port(target)?;
+                let (host, port) = split_host_port(target).ok_or("Target is not host:port")?;
                 t.host = host;
                 t.port = port;
             }
         }
-        Some(spec)
+        Ok(spec)
     }
 }
 

@@ -72,9 +72,12 @@ pub fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Discovered
                         tracing::warn!(file = %file.display(), microservice = %name, "duplicate service name; skipped");
                         continue;
                     }
-                    let Some(probe) = sf.module.aim(&target) else {
-                        tracing::warn!(file = %file.display(), target = %target, "target does not fit the module; skipped");
-                        continue;
+                    let probe = match sf.module.aim(&target) {
+                        Ok(p) => p,
+                        Err(why) => {
+                            tracing::warn!(file = %file.display(), target = %target, error = why, "target does not fit the module; skipped");
+                            continue;
+                        }
                     };
                     out.push(Service {
                         name,

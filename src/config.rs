@@ -533,10 +533,9 @@ fn field_at(text: &str, line: u64, column: u64) -> Option<String> {
     let src = text
         .lines()
         .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
-    let col = usize::try_from(column)
-        .ok()?
-        .saturating_sub(1)
-        .min(src.len());
+    // saphyr counts columns in characters; slicing needs a byte offset.
+    let chars = usize::try_from(column).ok()?.saturating_sub(1);
+    let col = src.char_indices().nth(chars).map_or(src.len(), |(i, _)| i);
     let is_key = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
     // A key starting at the column, e.g. an unknown or duplicate key.
     let at = &src[col..];
@@ -546,7 +545,11 @@ fn field_at(text: &str, line: u64, column: u64) -> Option<String> {
     }
     // Otherwise the key whose value sits at the column.
     let before = src[..col].trim_end().strip_suffix(':')?;
-    let start = before.rfind(|c: char| !is_key(c)).map_or(0, |i| i + 1);
+    let start = before
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !is_key(c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     (start < before.len()).then(|| before[start..].to_string())
 }
 
@@ -1227,7 +1230,161 @@ mod tests {
     }
 
     #[test]
+    fn syntax_errors_after_non_ascii_text_name_their_field() {
+        let err = |text: &str| match parse(text, Path::new("x.yaml")) {
+            Err(ConfigError::Syntax {
+                line,
+                column,
+                message,
+                ..
+            }) => (line, column, message),
+            other => panic!("{other:?}"),
+        };
+        let (line, column, message) = err("services:\n  - name: \"ééé\"\n    bogus: 1\n");
+        assert_eq!((line, column), (3, 5));
+        assert!(
+            message.starts_with("bogus: unknown field `bogus`"),
+            "{message}"
+        );
+        let (_, _, message) = err("services:\n  - name: ééé\n    →timeout: 1\n");
+        assert!(!message.is_empty());
+        // The key sits after two-byte characters on its own line.
+        let (line, column, message) = err("services: [{name: \"ééé\", bogus: 1}]\n");
+        assert_eq!((line, column), (1, 26));
+        assert!(message.starts_with("bogus: unknown field `bogus`"), "{message}");
+        let (_, _, message) = err("défauts: 1\n");
+        assert!(message.starts_with("défauts: unknown field"), "{message}");
+    }
+
+    /// A service whose password and CA file are `pw` and `ca.pem` in `dir`,
+    /// after `blank` empty lines.
+    fn fingerprint_of(dir: &Path, blank: usize) -> u64 {
+        let text = format!(
+            "{}services:\n  - name: s\n    http:\n      url: https://127.0.0.1/\n      basic_auth: {{username: u, password_file: pw}}\n      tls: {{ca_file: ca.pem}}\n",
+            "\n".repeat(blank)
+        );
+        let c = parse(&text, &dir.join("exporter.yaml")).unwrap();
+        c.services[0].fingerprint
+    }
+
+    #[test]
+    fn fingerprints_follow_file_contents_not_locations() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            cert.pem()
+        };
+        std::fs::write(dir.path().join("pw"), "one\n").unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca("a")).unwrap();
+        let first = fingerprint_of(dir.path(), 0);
+        assert_eq!(fingerprint_of(dir.path(), 3), first, "moved, not changed");
+        std::fs::write(dir.path().join("pw"), "two\n").unwrap();
+        let second = fingerprint_of(dir.path(), 0);
+        assert_ne!(second, first, "password changed");
+        std::fs::write(dir.path().join("ca.pem"), ca("b")).unwrap();
+        assert_ne!(fingerprint_of(dir.path(), 0), second, "CA bundle changed");
+    }
+
+    #[test]
     fn secret_debug_is_redacted() {
         assert_eq!(format!("{:?}", Secret("hunter2".into())), "<secret>");
+    }
+
+    mod prop {
+        use super::super::{parse, parse_duration};
+        use proptest::prelude::*;
+        use std::path::Path;
+
+        /// Pieces of the schema and of YAML syntax, so that random
+        /// documents reach validation, not only the tokenizer.
+        const TOKENS: &[&str] = &[
+            "services:",
+            "modules:",
+            "service_files:",
+            "logs:",
+            "defaults:",
+            "\n",
+            "  ",
+            "    ",
+            "- ",
+            "name: ",
+            "x",
+            "y",
+            "http:",
+            "tcp:",
+            "url: ",
+            "http://127.0.0.1/",
+            "https://[::1]:1/",
+            "address: ",
+            "127.0.0.1:80",
+            "interval: ",
+            "timeout: ",
+            "15s",
+            "1m",
+            "0s",
+            "99999999999d",
+            "method: ",
+            "headers: ",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"",
+            "'",
+            "&a ",
+            "*a",
+            "<<: ",
+            "!!str ",
+            "? ",
+            "|",
+            ">",
+            "#",
+            "\t",
+            "é",
+            "~",
+            "valid_status_codes: ",
+            "-1",
+            "1e309",
+            "allowed_targets: ",
+            "10.0.0.0/99",
+            "*.x",
+            "files: ",
+            "module: ",
+            "paths: ",
+            "${",
+            "}",
+            "max_body_bytes: ",
+            "0",
+            "fail_if_body_matches: ",
+            "(",
+            "basic_auth: ",
+            "tls: ",
+            "insecure_skip_verify: ",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = parse(&String::from_utf8_lossy(&bytes), Path::new("/nonexistent/x.yaml"));
+            }
+
+            #[test]
+            fn any_token_soup_never_panics(tokens in proptest::collection::vec(proptest::sample::select(TOKENS), 0..96)) {
+                let _ = parse(&tokens.concat(), Path::new("/nonexistent/x.yaml"));
+            }
+
+            #[test]
+            fn durations_never_panic(s in proptest::collection::vec(proptest::sample::select(&["1", "0", "99999999999", "ms", "s", "m", "h", "d", "x", ""][..]), 0..12)) {
+                let _ = parse_duration(&s.concat());
+            }
+        }
     }
 }

@@ -50,13 +50,10 @@ pub fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Discovered
                     continue;
                 }
             };
-            // JSON is YAML: one parser reads both file_sd formats.
-            let groups: Vec<TargetGroup> = match serde_saphyr::from_str(&text) {
+            let groups = match parse(&text) {
                 Ok(g) => g,
-                Err(e) => {
+                Err(msg) => {
                     errors += 1;
-                    let msg = e.to_string();
-                    let msg = msg.lines().next().unwrap_or("");
                     tracing::warn!(file = %file.display(), error = %msg, "invalid service file; skipped");
                     continue;
                 }
@@ -96,10 +93,78 @@ pub fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Discovered
     }
 }
 
+/// The target groups of a file_sd file; the error is the parser's first line.
+fn parse(text: &str) -> Result<Vec<TargetGroup>, String> {
+    // JSON is YAML: one parser reads both file_sd formats.
+    serde_saphyr::from_str(text).map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())
+}
+
 /// Directories holding the service files (watched for changes).
 pub fn dirs(sources: &[ServiceFiles]) -> BTreeSet<PathBuf> {
     sources
         .iter()
         .flat_map(|sf| crate::logs::discover::expand(&sf.paths, &globset::GlobSet::empty()).dirs)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use proptest::prelude::*;
+
+    #[test]
+    fn json_and_yaml_file_sd() {
+        let g = parse(r#"[{"targets": ["a:1", "b:2"], "labels": {"microservice": "x"}}]"#).unwrap();
+        assert_eq!(g[0].targets, ["a:1", "b:2"]);
+        assert_eq!(g[0].labels["microservice"], "x");
+        assert_eq!(parse("- targets: ['c:3']\n").unwrap()[0].targets, ["c:3"]);
+        assert!(parse(r#"[{"targets": 5}]"#).is_err());
+    }
+
+    const TOKENS: &[&str] = &[
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        "\"",
+        "'",
+        "\n",
+        "  ",
+        "- ",
+        "targets",
+        "labels",
+        "\"targets\": ",
+        "\"labels\": ",
+        "microservice",
+        "\"a:1\"",
+        "&x ",
+        "*x",
+        "!!map ",
+        "<<: ",
+        "null",
+        "~",
+        "1e999",
+        "-",
+        "\\u0000",
+        "é",
+        "\t",
+        "#",
+        "? ",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn any_token_soup_never_panics(tokens in proptest::collection::vec(proptest::sample::select(TOKENS), 0..64)) {
+            let _ = parse(&tokens.concat());
+        }
+    }
 }

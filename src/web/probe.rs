@@ -188,6 +188,74 @@ mod tests {
         );
     }
 
+    mod prop {
+        use super::super::{param, probe_timeout};
+        use proptest::prelude::*;
+        use std::path::Path;
+        use std::time::Duration;
+
+        const QUERY: &[&str] = &[
+            "target=",
+            "module=",
+            "debug=true",
+            "&",
+            "=",
+            "%",
+            "%3A",
+            "%2F",
+            "%40",
+            "%zz",
+            "%e9",
+            "%ff",
+            "+",
+            "http://",
+            "https://",
+            "user:pw@",
+            "[",
+            "]",
+            "::1",
+            "127.0.0.1",
+            ":80",
+            ":0",
+            ":99999",
+            "/",
+            "?",
+            "#",
+            "a",
+            "%00",
+            "64:ff9b::a9fe:a9fe",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn query_strings_never_panic(tokens in proptest::collection::vec(proptest::sample::select(QUERY), 0..24)) {
+                let config = crate::config::parse(
+                    "modules:\n  - name: h\n    http: {}\n  - name: t\n    tcp: {}\n",
+                    Path::new("x.yaml"),
+                ).unwrap();
+                let query = tokens.concat();
+                if let Some(target) = param(&query, "target") {
+                    for m in &config.modules {
+                        let _ = m.aim(&target);
+                    }
+                }
+                let _ = param(&query, "module");
+            }
+
+            #[test]
+            fn scrape_timeout_never_panics_nor_exceeds_the_module(bytes in proptest::collection::vec(any::<u8>(), 0..24), f in any::<f64>()) {
+                let module = Duration::from_secs(5);
+                for header in [bytes, f.to_string().into_bytes(), format!("{f:e}").into_bytes()] {
+                    if let Ok(t) = probe_timeout(Some(&header), module) {
+                        prop_assert!(t <= module && !t.is_zero());
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn query_parsing() {
         assert_eq!(percent_decode("http%3A%2F%2Fa%3A1%2F"), "http://a:1/");

@@ -1251,7 +1251,10 @@ mod tests {
         // The key sits after two-byte characters on its own line.
         let (line, column, message) = err("services: [{name: \"ééé\", bogus: 1}]\n");
         assert_eq!((line, column), (1, 26));
-        assert!(message.starts_with("bogus: unknown field `bogus`"), "{message}");
+        assert!(
+            message.starts_with("bogus: unknown field `bogus`"),
+            "{message}"
+        );
         let (_, _, message) = err("défauts: 1\n");
         assert!(message.starts_with("défauts: unknown field"), "{message}");
     }

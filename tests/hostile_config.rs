@@ -206,17 +206,16 @@ fn fifo_among_service_files_is_skipped_and_counted() {
     );
     // Present at start-up: the old build blocked an async thread on it for good.
     mkfifo(&sd.path().join("stuck.json"));
+    std::os::unix::fs::symlink("loop.json", sd.path().join("loop.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", sd.path().join("zero.json")).unwrap();
     let cfg = format!(
         "modules:\n  - name: http_2xx\n    timeout: 50ms\n    http: {{}}\n    allowed_targets: ['127.0.0.0/8']\nservice_files:\n  - files: ['{}/*.json']\n    module: http_2xx\n    interval: 100ms\n",
         sd.path().display()
     );
     let e = Exporter::start(&cfg);
     e.wait_value("vitals_up{microservice=\"alpha\"}", 1.0);
-    assert!(
-        e.value("vitals_service_file_read_errors_total").unwrap() >= 1.0,
-        "{}",
-        e.metrics()
-    );
+    // The FIFO, the symlink loop and the device, once each.
+    assert_eq!(e.value("vitals_service_file_read_errors_total"), Some(3.0));
     let stuck = sd.path().join("stuck.json");
     let log = e.log();
     assert!(
@@ -225,6 +224,20 @@ fn fifo_among_service_files_is_skipped_and_counted() {
             && l.contains("cannot read service file; skipped")),
         "{log}"
     );
+    for (name, error) in [
+        (
+            "loop.json",
+            "cannot read: Too many levels of symbolic links (os error 40)",
+        ),
+        ("zero.json", "not a regular file (a character device)"),
+    ] {
+        let path = sd.path().join(name).display().to_string();
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&path) && l.contains(&format!("error=\"{error}\""))),
+            "{name}: {log}"
+        );
+    }
 
     // Files written later are still read, with the FIFO still there.
     write_file(

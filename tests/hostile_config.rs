@@ -109,15 +109,23 @@ fn config_file_that_is_not_a_regular_file_is_refused() {
     let fifo = mkfifo(&dir.path().join("exporter.yaml"));
     let fifo = fifo.to_str().unwrap();
     let d = dir.path().to_str().unwrap();
-    for (path, what) in [
-        (fifo, "a FIFO"),
-        (d, "a directory"),
-        ("/dev/zero", "a character device"),
+    // Sparse: 16 MiB + 1 byte that cost no disk.
+    let huge = dir.path().join("huge.yaml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(16 * 1024 * 1024 + 1)
+        .unwrap();
+    let huge = huge.to_str().unwrap();
+    for (path, why) in [
+        (fifo, "not a regular file (a FIFO)"),
+        (d, "not a regular file (a directory)"),
+        ("/dev/zero", "not a regular file (a character device)"),
+        (huge, "larger than 16777216 bytes"),
     ] {
         let (code, out, err) = run_bin_bounded(&["--config.check", "--config.file", path]);
         assert_eq!(
             (code, out.as_str(), err),
-            (1, "", format!("{path}: not a regular file ({what})\n")),
+            (1, "", format!("{path}: {why}\n")),
             "{path}"
         );
     }

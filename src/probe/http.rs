@@ -114,7 +114,11 @@ async fn request(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let authority = uri.authority().map(|a| a.as_str()).unwrap_or(host);
+    // A redirect may name `user:pw@host`: the userinfo is no part of `Host`.
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h))
+        .unwrap_or(host);
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut req = Request::builder()
         .method(hop.method.clone())

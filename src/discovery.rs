@@ -60,9 +60,11 @@ pub fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Discovered
             };
             for g in groups {
                 for target in g.targets {
+                    // An empty label is no label, as in Prometheus.
                     let name = g
                         .labels
                         .get("microservice")
+                        .filter(|n| !n.is_empty())
                         .cloned()
                         .unwrap_or_else(|| target.clone());
                     if !seen.insert(name.clone()) {
@@ -109,8 +111,30 @@ pub fn dirs(sources: &[ServiceFiles]) -> BTreeSet<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{discover, parse};
     use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_come_from_the_label_else_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("sd.json"),
+            r#"[{"targets": ["127.0.0.1:1"], "labels": {"microservice": "named"}},
+                {"targets": ["127.0.0.1:2"], "labels": {"microservice": ""}},
+                {"targets": ["127.0.0.1:3", "", "user:pw@127.0.0.1:4"]}]"#,
+        )
+        .unwrap();
+        let config = crate::config::parse(
+            "modules: [{name: m, http: {}}]\nservice_files: [{files: [sd.json], module: m}]\n",
+            &dir.path().join("exporter.yaml"),
+        )
+        .unwrap();
+        let found = discover(&config.service_files, &HashSet::new());
+        let names: Vec<&str> = found.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["named", "127.0.0.1:2", "127.0.0.1:3"]);
+        assert_eq!(found.errors, 0);
+    }
 
     #[test]
     fn json_and_yaml_file_sd() {

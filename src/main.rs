@@ -30,8 +30,8 @@ struct Flags {
     /// Enable `POST /-/reload` (SIGHUP always reloads).
     #[arg(long = "web.enable-lifecycle")]
     enable_lifecycle: bool,
-    /// `/probe` requests probing at once; more are answered 503 (each
-    /// probe may buffer up to its module's max_body_bytes).
+    /// `/probe` requests probing at once; more are answered 503 (a probe
+    /// with body regexes buffers up to its module's max_body_bytes).
     #[arg(long = "probe.max-concurrent", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     probe_max_concurrent: u32,
     /// Directory where log positions are saved across restarts.

@@ -165,7 +165,10 @@ async fn request(
         .map(str::to_string);
 
     let t = Instant::now();
-    let body = read_body(resp.into_body(), spec.max_body_bytes, report).await;
+    // Only the regexes need the bytes: without them a probe holds one frame
+    // at a time, whatever max_body_bytes allows.
+    let keep = !(spec.fail_if_body_matches.is_empty() && spec.fail_if_body_not_matches.is_empty());
+    let body = read_body(resp.into_body(), spec.max_body_bytes, keep, report).await;
     report.add_phase(Phase::Transfer, t.elapsed());
     let body = body?;
 
@@ -204,10 +207,12 @@ async fn request(
     Ok((status, None))
 }
 
-/// Reads the body, failing once it exceeds `max` bytes.
+/// Reads the body, failing once it exceeds `max` bytes; returns it when
+/// `keep`, else counts it only.
 async fn read_body(
     mut body: hyper::body::Incoming,
     max: u64,
+    keep: bool,
     report: &mut ProbeReport,
 ) -> Result<Vec<u8>, Failure> {
     let mut buf = Vec::new();
@@ -222,7 +227,9 @@ async fn read_body(
                     format!("body larger than max_body_bytes ({max})"),
                 ));
             }
-            buf.extend_from_slice(&data);
+            if keep {
+                buf.extend_from_slice(&data);
+            }
         }
     }
     Ok(buf)

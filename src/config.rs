@@ -54,15 +54,13 @@ pub struct Module {
     pub probe: ProbeSpec,
     /// Which targets may be probed.
     pub policy: Arc<TargetPolicy>,
-    /// Identifies the settings, so services discovered through the module
-    /// restart when it changes.
-    pub fingerprint: u64,
 }
 
 impl Module {
     /// The module's probe aimed at `target` (a URL, `host:port` for TCP, or
-    /// for HTTP a bare `host:port` taken as `http://host:port`).
-    pub fn aim(&self, target: &str) -> Option<ProbeSpec> {
+    /// for HTTP a bare `host:port` taken as `http://host:port`); the error
+    /// says why the target does not fit.
+    pub fn aim(&self, target: &str) -> Result<ProbeSpec, &'static str> {
         let mut spec = self.probe.clone();
         match &mut spec {
             ProbeSpec::Http(h) => {
@@ -76,18 +74,23 @@ impl Module {
                         if matches!(u.scheme_str(), Some("http") | Some("https"))
                             && u.host().is_some() =>
                     {
+                        // As for services: credentials come from the module,
+                        // never from a URL that ends up in logs and labels.
+                        if u.authority().is_some_and(|a| a.as_str().contains('@')) {
+                            return Err("Target must not carry credentials (user:password@)");
+                        }
                         h.url = u
                     }
-                    _ => return None,
+                    _ => return Err("Target is not an http(s) URL"),
                 }
             }
             ProbeSpec::Tcp(t) => {
-                let (host, port) = split_host_port(target)?;
+                let (host, port) = split_host_port(target).ok_or("Target is not host:port")?;
                 t.host = host;
                 t.port = port;
             }
         }
-        Some(spec)
+        Ok(spec)
     }
 }
 
@@ -114,8 +117,7 @@ pub struct Service {
     pub timeout: Duration,
     /// What to probe and how.
     pub probe: ProbeSpec,
-    /// Identifies the settings (secrets included, hashed): a reload restarts
-    /// the service only when it changed.
+    /// [`service_fingerprint`]: a reload restarts the service only when it changed.
     pub fingerprint: u64,
 }
 
@@ -143,6 +145,98 @@ impl ProbeSpec {
             ProbeSpec::Http(h) => h.url.to_string(),
             ProbeSpec::Tcp(t) => format!("{}:{}", t.host, t.port),
         }
+    }
+
+    /// Identifies every validated setting, including the secrets and the
+    /// bytes of every file they were read from: a reload restarts what runs
+    /// with this spec exactly when it would probe differently.
+    pub fn fingerprint(&self) -> u64 {
+        let mut fp = Fingerprint::default();
+        match self {
+            ProbeSpec::Http(h) => {
+                fp.add("http").add(h.url.to_string()).add(h.method.as_str());
+                fp.add(h.headers.len().to_le_bytes());
+                for (name, value) in &h.headers {
+                    fp.add(name.as_str()).add(value.expose());
+                }
+                fp.option(h.body.as_deref());
+                fp.add(h.valid_status_codes.len().to_le_bytes());
+                for c in &h.valid_status_codes {
+                    fp.add(c.to_le_bytes());
+                }
+                for list in [&h.fail_if_body_matches, &h.fail_if_body_not_matches] {
+                    fp.add(list.len().to_le_bytes());
+                    for r in list {
+                        fp.add(r.as_str());
+                    }
+                }
+                fp.add([u8::from(h.follow_redirects)])
+                    .add(h.tls_fingerprint.to_le_bytes());
+                fp.option(h.server_name.as_deref());
+                fp.option(h.authorization.as_ref().map(Secret::expose));
+                fp.add(h.max_body_bytes.to_le_bytes());
+                fp.add(
+                    h.policy
+                        .as_ref()
+                        .map_or(0, |p| p.fingerprint())
+                        .to_le_bytes(),
+                );
+            }
+            ProbeSpec::Tcp(t) => {
+                fp.add("tcp").add(&t.host).add(t.port.to_le_bytes());
+                fp.option(t.tls_fingerprint.map(u64::to_le_bytes));
+                fp.option(t.server_name.as_deref());
+                fp.add(
+                    t.policy
+                        .as_ref()
+                        .map_or(0, |p| p.fingerprint())
+                        .to_le_bytes(),
+                );
+            }
+        }
+        fp.finish()
+    }
+}
+
+/// The fingerprint of a scheduled service (static or from file_sd): what a
+/// reload compares to decide whether to restart it.
+pub fn service_fingerprint(interval: Duration, timeout: Duration, probe: &ProbeSpec) -> u64 {
+    let mut fp = Fingerprint::default();
+    fp.duration(interval)
+        .duration(timeout)
+        .add(probe.fingerprint().to_le_bytes());
+    fp.finish()
+}
+
+/// Fields hashed with FNV-1a, each prefixed with its length so that
+/// ("ab", "c") and ("a", "bc") differ.
+#[derive(Default)]
+pub struct Fingerprint(Vec<u8>);
+
+impl Fingerprint {
+    /// Adds one field.
+    pub fn add(&mut self, field: impl AsRef<[u8]>) -> &mut Self {
+        let field = field.as_ref();
+        self.0
+            .extend_from_slice(&(field.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(field);
+        self
+    }
+
+    fn option(&mut self, field: Option<impl AsRef<[u8]>>) -> &mut Self {
+        match field {
+            Some(f) => self.add([1]).add(f),
+            None => self.add([0]),
+        }
+    }
+
+    fn duration(&mut self, d: Duration) -> &mut Self {
+        self.add(d.as_nanos().to_le_bytes())
+    }
+
+    /// The hash of the fields added so far.
+    pub fn finish(&self) -> u64 {
+        crate::fnv1a(&self.0)
     }
 }
 
@@ -185,6 +279,8 @@ pub struct HttpSpec {
     pub follow_redirects: bool,
     /// TLS client settings for https.
     pub tls: Arc<rustls::ClientConfig>,
+    /// Identifies `tls`: the CA file's bytes and `insecure_skip_verify`.
+    pub tls_fingerprint: u64,
     /// Server name for SNI and verification, when not the URL's host.
     pub server_name: Option<String>,
     /// Value of the `Authorization` header, from basic auth or a bearer token.
@@ -204,6 +300,8 @@ pub struct TcpSpec {
     pub port: u16,
     /// TLS handshake after connecting, when set.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Identifies `tls`: the CA file's bytes and `insecure_skip_verify`.
+    pub tls_fingerprint: Option<u64>,
     /// Server name for SNI and verification, when not `host`.
     pub server_name: Option<String>,
     /// For `/probe`: which resolved addresses may be contacted.
@@ -213,13 +311,13 @@ pub struct TcpSpec {
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
+    /// The file could not be read (or is not a regular file, or too big).
+    #[error("{path}: {source}")]
     Read {
         /// The config file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// Why.
+        source: crate::fsread::ReadError,
     },
     /// The file is not valid YAML or does not fit the schema.
     #[error("{path}:{line}:{column}: {message}")]
@@ -370,10 +468,11 @@ struct RawBasicAuth {
 /// Reads and validates the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: shown.clone(),
-        source,
-    })?;
+    let text = crate::fsread::read_bounded_string(path, crate::fsread::DOCUMENT_MAX_BYTES)
+        .map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
     parse(&text, path)
 }
 
@@ -434,10 +533,9 @@ fn field_at(text: &str, line: u64, column: u64) -> Option<String> {
     let src = text
         .lines()
         .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
-    let col = usize::try_from(column)
-        .ok()?
-        .saturating_sub(1)
-        .min(src.len());
+    // saphyr counts columns in characters; slicing needs a byte offset.
+    let chars = usize::try_from(column).ok()?.saturating_sub(1);
+    let col = src.char_indices().nth(chars).map_or(src.len(), |(i, _)| i);
     let is_key = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
     // A key starting at the column, e.g. an unknown or duplicate key.
     let at = &src[col..];
@@ -447,7 +545,11 @@ fn field_at(text: &str, line: u64, column: u64) -> Option<String> {
     }
     // Otherwise the key whose value sits at the column.
     let before = src[..col].trim_end().strip_suffix(':')?;
-    let start = before.rfind(|c: char| !is_key(c)).map_or(0, |i| i + 1);
+    let start = before
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !is_key(c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     (start < before.len()).then(|| before[start..].to_string())
 }
 
@@ -549,10 +651,10 @@ impl Validator<'_> {
     /// Reads a secret file at `at`; the message names the file, never its content.
     fn secret_file(&mut self, at: &Spanned<String>, field: &str) -> Option<Secret> {
         let path = self.resolve_path(&at.value);
-        match std::fs::read_to_string(&path) {
+        match crate::fsread::read_bounded_string(&path, crate::fsread::SECRET_MAX_BYTES) {
             Ok(s) => Some(Secret(s.trim_end_matches(['\n', '\r']).to_string())),
             Err(e) => {
-                self.problem(at, field, format!("cannot read {}: {e}", path.display()));
+                self.problem(at, field, format!("{}: {e}", path.display()));
                 None
             }
         }
@@ -668,7 +770,6 @@ impl Validator<'_> {
         default_interval: Duration,
         default_timeout: Duration,
     ) -> Option<Service> {
-        let described = without_locations(&format!("{rs:?}"));
         let interval = match &rs.interval {
             Some(s) => self.positive(s, &format!("{field}.interval")),
             None => Some(default_interval),
@@ -720,24 +821,12 @@ impl Validator<'_> {
             }
         };
         let probe = probe?;
-        // Secrets are read from files: a new password behind the same path
-        // must count as a change.
-        let secrets = match &probe {
-            ProbeSpec::Http(h) => h
-                .headers
-                .iter()
-                .map(|(_, v)| v.expose())
-                .chain(h.authorization.as_ref().map(Secret::expose))
-                .collect::<Vec<_>>()
-                .join("\0"),
-            ProbeSpec::Tcp(_) => String::new(),
-        };
-        let fingerprint =
-            crate::fnv1a(format!("{described}{interval:?}{timeout:?}\0{secrets}").as_bytes());
+        let (interval, timeout) = (interval?, timeout?);
+        let fingerprint = service_fingerprint(interval, timeout, &probe);
         Some(Service {
             name: rs.name.value,
-            interval: interval?,
-            timeout: timeout?,
+            interval,
+            timeout,
             probe,
             fingerprint,
         })
@@ -770,23 +859,39 @@ impl Validator<'_> {
         }
     }
 
-    fn tls(&mut self, raw: Option<&RawTls>, field: &str) -> Option<Arc<rustls::ClientConfig>> {
+    /// The TLS client settings and their fingerprint (CA bytes included).
+    fn tls(
+        &mut self,
+        raw: Option<&RawTls>,
+        field: &str,
+    ) -> Option<(Arc<rustls::ClientConfig>, u64)> {
         let default = RawTls::default();
         let raw = raw.unwrap_or(&default);
+        let mut fp = Fingerprint::default();
+        fp.add([u8::from(raw.insecure_skip_verify)]);
         let ca = match &raw.ca_file {
             Some(at) => {
                 let path = self.resolve_path(&at.value);
-                match tls::load_ca(&path) {
+                let loaded = crate::fsread::read_bounded(&path, crate::fsread::PEM_MAX_BYTES)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .and_then(|pem| {
+                        fp.add(&pem);
+                        tls::parse_ca(&path, &pem).map_err(|e| e.to_string())
+                    });
+                match loaded {
                     Ok(ca) => Some(ca),
-                    Err(e) => {
-                        self.problem(at, &format!("{field}.ca_file"), e.to_string());
+                    Err(msg) => {
+                        self.problem(at, &format!("{field}.ca_file"), msg);
                         return None;
                     }
                 }
             }
             None => None,
         };
-        Some(tls::client_config(ca, raw.insecure_skip_verify))
+        Some((
+            tls::client_config(ca, raw.insecure_skip_verify),
+            fp.finish(),
+        ))
     }
 
     fn http(&mut self, h: RawHttp, field: &str, module: bool) -> Option<HttpSpec> {
@@ -893,7 +998,7 @@ impl Validator<'_> {
             None => DEFAULT_MAX_BODY_BYTES,
         };
         let server_name = h.tls.as_ref().and_then(|t| t.server_name.clone());
-        let tls = self.tls(h.tls.as_ref(), &format!("{field}.tls"));
+        let (tls, tls_fingerprint) = self.tls(h.tls.as_ref(), &format!("{field}.tls")).unzip();
         Some(HttpSpec {
             url: url?,
             method: method?,
@@ -904,6 +1009,7 @@ impl Validator<'_> {
             fail_if_body_not_matches,
             follow_redirects: h.follow_redirects.unwrap_or(true),
             tls: tls?,
+            tls_fingerprint: tls_fingerprint?,
             server_name,
             authorization,
             max_body_bytes,
@@ -937,14 +1043,14 @@ impl Validator<'_> {
         Some(TcpSpec {
             host,
             port,
-            tls,
+            tls_fingerprint: tls.as_ref().map(|(_, fp)| *fp),
+            tls: tls.map(|(c, _)| c),
             server_name: t.tls.and_then(|t| t.server_name),
             policy: None,
         })
     }
 
     fn module(&mut self, m: RawModule, field: &str) -> Option<Module> {
-        let fingerprint = crate::fnv1a(without_locations(&format!("{m:?}")).as_bytes());
         let timeout = match &m.timeout {
             Some(s) => self.positive(s, &format!("{field}.timeout")),
             None => Some(DEFAULT_TIMEOUT),
@@ -983,13 +1089,12 @@ impl Validator<'_> {
             timeout: timeout?,
             probe: probe?,
             policy: policy?,
-            fingerprint,
         })
     }
 }
 
 /// Drops source locations from the `Debug` text of raw structs, so that a
-/// service moved to other lines of the file is not seen as changed.
+/// log moved to other lines of the file is not seen as changed.
 pub(crate) fn without_locations(debug: &str) -> String {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| {
@@ -1125,7 +1230,164 @@ mod tests {
     }
 
     #[test]
+    fn syntax_errors_after_non_ascii_text_name_their_field() {
+        let err = |text: &str| match parse(text, Path::new("x.yaml")) {
+            Err(ConfigError::Syntax {
+                line,
+                column,
+                message,
+                ..
+            }) => (line, column, message),
+            other => panic!("{other:?}"),
+        };
+        let (line, column, message) = err("services:\n  - name: \"ééé\"\n    bogus: 1\n");
+        assert_eq!((line, column), (3, 5));
+        assert!(
+            message.starts_with("bogus: unknown field `bogus`"),
+            "{message}"
+        );
+        let (_, _, message) = err("services:\n  - name: ééé\n    →timeout: 1\n");
+        assert!(!message.is_empty());
+        // The key sits after two-byte characters on its own line.
+        let (line, column, message) = err("services: [{name: \"ééé\", bogus: 1}]\n");
+        assert_eq!((line, column), (1, 26));
+        assert!(
+            message.starts_with("bogus: unknown field `bogus`"),
+            "{message}"
+        );
+        let (_, _, message) = err("défauts: 1\n");
+        assert!(message.starts_with("défauts: unknown field"), "{message}");
+    }
+
+    /// A service whose password and CA file are `pw` and `ca.pem` in `dir`,
+    /// after `blank` empty lines.
+    fn fingerprint_of(dir: &Path, blank: usize) -> u64 {
+        let text = format!(
+            "{}services:\n  - name: s\n    http:\n      url: https://127.0.0.1/\n      basic_auth: {{username: u, password_file: pw}}\n      tls: {{ca_file: ca.pem}}\n",
+            "\n".repeat(blank)
+        );
+        let c = parse(&text, &dir.join("exporter.yaml")).unwrap();
+        c.services[0].fingerprint
+    }
+
+    #[test]
+    fn fingerprints_follow_file_contents_not_locations() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            cert.pem()
+        };
+        std::fs::write(dir.path().join("pw"), "one\n").unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca("a")).unwrap();
+        let first = fingerprint_of(dir.path(), 0);
+        assert_eq!(fingerprint_of(dir.path(), 3), first, "moved, not changed");
+        std::fs::write(dir.path().join("pw"), "two\n").unwrap();
+        let second = fingerprint_of(dir.path(), 0);
+        assert_ne!(second, first, "password changed");
+        std::fs::write(dir.path().join("ca.pem"), ca("b")).unwrap();
+        assert_ne!(fingerprint_of(dir.path(), 0), second, "CA bundle changed");
+    }
+
+    #[test]
     fn secret_debug_is_redacted() {
         assert_eq!(format!("{:?}", Secret("hunter2".into())), "<secret>");
+    }
+
+    mod prop {
+        use super::super::{parse, parse_duration};
+        use proptest::prelude::*;
+        use std::path::Path;
+
+        /// Pieces of the schema and of YAML syntax, so that random
+        /// documents reach validation, not only the tokenizer.
+        const TOKENS: &[&str] = &[
+            "services:",
+            "modules:",
+            "service_files:",
+            "logs:",
+            "defaults:",
+            "\n",
+            "  ",
+            "    ",
+            "- ",
+            "name: ",
+            "x",
+            "y",
+            "http:",
+            "tcp:",
+            "url: ",
+            "http://127.0.0.1/",
+            "https://[::1]:1/",
+            "address: ",
+            "127.0.0.1:80",
+            "interval: ",
+            "timeout: ",
+            "15s",
+            "1m",
+            "0s",
+            "99999999999d",
+            "method: ",
+            "headers: ",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"",
+            "'",
+            "&a ",
+            "*a",
+            "<<: ",
+            "!!str ",
+            "? ",
+            "|",
+            ">",
+            "#",
+            "\t",
+            "é",
+            "~",
+            "valid_status_codes: ",
+            "-1",
+            "1e309",
+            "allowed_targets: ",
+            "10.0.0.0/99",
+            "*.x",
+            "files: ",
+            "module: ",
+            "paths: ",
+            "${",
+            "}",
+            "max_body_bytes: ",
+            "0",
+            "fail_if_body_matches: ",
+            "(",
+            "basic_auth: ",
+            "tls: ",
+            "insecure_skip_verify: ",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = parse(&String::from_utf8_lossy(&bytes), Path::new("/nonexistent/x.yaml"));
+            }
+
+            #[test]
+            fn any_token_soup_never_panics(tokens in proptest::collection::vec(proptest::sample::select(TOKENS), 0..96)) {
+                let _ = parse(&tokens.concat(), Path::new("/nonexistent/x.yaml"));
+            }
+
+            #[test]
+            fn durations_never_panic(s in proptest::collection::vec(proptest::sample::select(&["1", "0", "99999999999", "ms", "s", "m", "h", "d", "x", ""][..]), 0..12)) {
+                let _ = parse_duration(&s.concat());
+            }
+        }
     }
 }

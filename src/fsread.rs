@@ -2,10 +2,11 @@
 //! config, file_sd targets) without letting the name hurt the process.
 //!
 //! An operator can name `/dev/zero`, a FIFO, a directory or a 2 GB file by
-//! mistake. So the file is opened with `O_NONBLOCK` (a FIFO without a
-//! writer cannot block the open), checked to be a regular file on the open
-//! descriptor (no stat/open race), and read up to a cap: one byte more than
-//! the cap proves the file is too big without reading the rest.
+//! mistake. So the path must name a regular file before it is opened
+//! (opening a device can act), the file is opened with `O_NONBLOCK` (a FIFO
+//! swapped in cannot block the open), checked again on the open descriptor
+//! (no stat/open race), and read up to a cap: one byte more than the cap
+//! proves the file is too big without reading the rest.
 //!
 //! This is blocking I/O: async callers run it on the blocking pool.
 
@@ -44,6 +45,13 @@ pub enum ReadError {
 
 /// Reads a regular file of at most `max` bytes.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    // Opening some devices acts (a watchdog arms, a tape rewinds, a serial
+    // line raises DTR): refuse by `stat` before opening; the `fstat` below
+    // still decides, for a file swapped in between.
+    let kind = std::fs::metadata(path)?.file_type();
+    if !kind.is_file() {
+        return Err(ReadError::NotRegular(kind_name(&kind)));
+    }
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)

@@ -52,6 +52,8 @@ pub struct Options {
     pub web_config_file: Option<PathBuf>,
     /// Serve `POST /-/reload`.
     pub enable_lifecycle: bool,
+    /// `/probe` requests probing at once; more are answered 503.
+    pub probe_max_concurrent: usize,
 }
 
 /// Why the exporter could not start.
@@ -98,6 +100,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         auth: web::auth::Authenticator::default(),
         reload: opts.enable_lifecycle.then_some(reload_tx),
         modules: modules.clone(),
+        probe_slots: tokio::sync::Semaphore::new(opts.probe_max_concurrent),
     });
 
     let storage = opts.storage_path.clone().filter(|dir| {

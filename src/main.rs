@@ -30,6 +30,10 @@ struct Flags {
     /// Enable `POST /-/reload` (SIGHUP always reloads).
     #[arg(long = "web.enable-lifecycle")]
     enable_lifecycle: bool,
+    /// `/probe` requests probing at once; more are answered 503 (a probe
+    /// with body regexes buffers up to its module's max_body_bytes).
+    #[arg(long = "probe.max-concurrent", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    probe_max_concurrent: u32,
     /// Directory where log positions are saved across restarts.
     #[arg(long = "storage.path", default_value = "data")]
     storage_path: PathBuf,
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         storage_path: Some(flags.storage_path),
         web_config_file: flags.web_config_file,
         enable_lifecycle: flags.enable_lifecycle,
+        probe_max_concurrent: flags.probe_max_concurrent as usize,
     };
     match runtime.block_on(vitals_exporter::run(opts, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,

@@ -123,15 +123,27 @@ impl Running {
     /// Makes what runs match `config`.
     pub async fn apply(&mut self, config: Config) {
         self.base = Some(config.clone());
-        self.watch(&config.service_files);
+        // Listing and reading the service files is blocking I/O on names an
+        // operator chose: keep it off the async threads.
+        let (dirs, discovered) = {
+            let sources = config.service_files.clone();
+            let taken: std::collections::HashSet<String> =
+                config.services.iter().map(|s| s.name.clone()).collect();
+            tokio::task::spawn_blocking(move || {
+                let dirs = crate::discovery::dirs(&sources);
+                (dirs, crate::discovery::discover(&sources, &taken))
+            })
+            .await
+            .unwrap_or_default()
+        };
+        self.metrics.service_file_errors(discovered.errors);
+        self.watch(&dirs);
         self.modules.set(config.modules);
         // Services: the static ones, then those the service files list.
-        let static_names = config.services.iter().map(|s| s.name.clone()).collect();
-        let discovered = crate::discovery::discover(&config.service_files, &static_names);
         let mut wanted: HashMap<String, config::Service> = config
             .services
             .into_iter()
-            .chain(discovered)
+            .chain(discovered.services)
             .map(|s| (s.name.clone(), s))
             .collect();
         self.services
@@ -227,10 +239,10 @@ impl Running {
     }
 
     /// Watches the directories of the service files (replacing the old watch).
-    fn watch(&mut self, sources: &[config::ServiceFiles]) {
+    fn watch(&mut self, dirs: &std::collections::BTreeSet<PathBuf>) {
         use notify::Watcher;
         self.watcher = None;
-        if sources.is_empty() {
+        if dirs.is_empty() {
             return;
         }
         let tx = self.discovered.clone();
@@ -242,8 +254,8 @@ impl Running {
         };
         match notify::recommended_watcher(handler) {
             Ok(mut w) => {
-                for dir in crate::discovery::dirs(sources) {
-                    if let Err(e) = w.watch(&dir, notify::RecursiveMode::NonRecursive) {
+                for dir in dirs {
+                    if let Err(e) = w.watch(dir, notify::RecursiveMode::NonRecursive) {
                         tracing::warn!(dir = %dir.display(), error = %e, "cannot watch service files");
                     }
                 }

@@ -90,6 +90,8 @@ pub struct Metrics {
     reload_time: GaugeF,
     probe_refused: Family<ModuleLabels, Counter>,
     unknown_module: Counter,
+    service_file_errors: Counter,
+    probe_rejected: Counter,
     schedule_delay: Histogram,
     logs: logs::LogFamilies,
     /// Size of the last exposition, to allocate the next one in one go.
@@ -120,6 +122,8 @@ impl Metrics {
             reload_time: GaugeF::default(),
             probe_refused: Family::default(),
             unknown_module: Counter::default(),
+            service_file_errors: Counter::default(),
+            probe_rejected: Counter::default(),
             schedule_delay: Histogram::new(DELAY_BUCKETS),
             logs: logs::LogFamilies::default(),
             last_size: AtomicUsize::new(16 * 1024),
@@ -203,6 +207,16 @@ impl Metrics {
             "vitals_probe_unknown_module",
             "/probe requests naming a module that is not configured",
             m.unknown_module.clone(),
+        );
+        r.register(
+            "vitals_service_file_read_errors",
+            "service_files entries that could not be read or parsed (not a regular file, too large, invalid)",
+            m.service_file_errors.clone(),
+        );
+        r.register(
+            "vitals_probe_requests_rejected",
+            "/probe requests answered 503 because --probe.max-concurrent probes were already running",
+            m.probe_rejected.clone(),
         );
         r.register(
             "vitals_probe_schedule_delay_seconds",
@@ -299,6 +313,16 @@ impl Metrics {
     /// A `/probe` request named an unknown module.
     pub fn probe_unknown_module(&self) {
         self.unknown_module.inc();
+    }
+
+    /// `n` service files could not be read or parsed.
+    pub fn service_file_errors(&self, n: u64) {
+        self.service_file_errors.inc_by(n);
+    }
+
+    /// A `/probe` request was rejected: too many probes in flight.
+    pub fn probe_rejected(&self) {
+        self.probe_rejected.inc();
     }
 
     /// Records the outcome of loading the configuration.

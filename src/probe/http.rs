@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, AUTHORIZATION, HOST, LOCATION, USER_AGENT};
-use hyper::{Request, Uri};
+use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -19,11 +19,38 @@ const MAX_REDIRECTS: u32 = 10;
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+/// One request of a probe: the first, or one after a redirect.
+struct Hop {
+    uri: Uri,
+    method: Method,
+    body: Option<String>,
+    /// Whether `basic_auth`, `bearer_token_file` and `headers` go along:
+    /// only to the origin of the configured URL, so a redirect to another
+    /// host never receives them.
+    credentials: bool,
+}
+
+/// Scheme, host and port, with the scheme's default port filled in.
+fn origin(uri: &Uri) -> (String, String, u16) {
+    let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let host = uri.host().unwrap_or_default().to_ascii_lowercase();
+    (scheme, host, port)
+}
+
 /// Probes `spec`, filling `report` as it goes.
 pub async fn probe(spec: &HttpSpec, report: &mut ProbeReport) -> Result<(), Failure> {
-    let mut uri = spec.url.clone();
+    let home = origin(&spec.url);
+    let mut hop = Hop {
+        uri: spec.url.clone(),
+        method: spec.method.clone(),
+        body: spec.body.clone(),
+        credentials: true,
+    };
     loop {
-        let (status, location) = request(spec, &uri, report).await?;
+        let (status, location) = request(spec, &hop, report).await?;
         let redirect = (300..400).contains(&status) && spec.follow_redirects;
         match location {
             Some(loc) if redirect => {
@@ -34,12 +61,21 @@ pub async fn probe(spec: &HttpSpec, report: &mut ProbeReport) -> Result<(), Fail
                     ));
                 }
                 report.redirects += 1;
-                uri = join(&uri, &loc).ok_or_else(|| {
+                hop.uri = join(&hop.uri, &loc).ok_or_else(|| {
                     Failure::new(
                         FailureReason::Other,
                         format!("bad redirect location {loc:?}"),
                     )
                 })?;
+                hop.credentials = origin(&hop.uri) == home;
+                // As Go's client: 301, 302 and 303 drop the body and turn
+                // any method but GET and HEAD into GET; 307 and 308 keep both.
+                if matches!(status, 301..=303) {
+                    hop.body = None;
+                    if hop.method != Method::GET && hop.method != Method::HEAD {
+                        hop.method = Method::GET;
+                    }
+                }
             }
             _ => return Ok(()),
         }
@@ -50,9 +86,10 @@ pub async fn probe(spec: &HttpSpec, report: &mut ProbeReport) -> Result<(), Fail
 /// and, for a redirect, its `Location`.
 async fn request(
     spec: &HttpSpec,
-    uri: &Uri,
+    hop: &Hop,
     report: &mut ProbeReport,
 ) -> Result<(u16, Option<String>), Failure> {
+    let uri = &hop.uri;
     let https = uri.scheme_str() == Some("https");
     let host = uri.host().unwrap_or_default();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
@@ -77,26 +114,35 @@ async fn request(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let authority = uri.authority().map(|a| a.as_str()).unwrap_or(host);
+    // A redirect may name `user:pw@host`: the userinfo is no part of `Host`.
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h))
+        .unwrap_or(host);
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut req = Request::builder()
-        .method(spec.method.clone())
+        .method(hop.method.clone())
         .uri(path)
         .header(HOST, authority)
         .header(
             USER_AGENT,
             concat!("vitals_exporter/", env!("CARGO_PKG_VERSION")),
         );
-    for (name, value) in &spec.headers {
+    let (headers, authorization) = if hop.credentials {
+        (&spec.headers[..], spec.authorization.as_ref())
+    } else {
+        (&[][..], None)
+    };
+    for (name, value) in headers {
         req = req.header(name, value.expose());
     }
-    if let Some(auth) = &spec.authorization {
+    if let Some(auth) = authorization {
         let mut v = HeaderValue::from_str(auth.expose())
             .map_err(|_| Failure::new(FailureReason::Other, "invalid authorization value"))?;
         v.set_sensitive(true);
         req = req.header(AUTHORIZATION, v);
     }
-    let body = Full::new(Bytes::from(spec.body.clone().unwrap_or_default()));
+    let body = Full::new(Bytes::from(hop.body.clone().unwrap_or_default()));
     let req = req
         .body(body)
         .map_err(|e| Failure::new(FailureReason::Other, format!("building request: {e}")))?;
@@ -119,7 +165,10 @@ async fn request(
         .map(str::to_string);
 
     let t = Instant::now();
-    let body = read_body(resp.into_body(), spec.max_body_bytes, report).await;
+    // Only the regexes need the bytes: without them a probe holds one frame
+    // at a time, whatever max_body_bytes allows.
+    let keep = !(spec.fail_if_body_matches.is_empty() && spec.fail_if_body_not_matches.is_empty());
+    let body = read_body(resp.into_body(), spec.max_body_bytes, keep, report).await;
     report.add_phase(Phase::Transfer, t.elapsed());
     let body = body?;
 
@@ -158,10 +207,12 @@ async fn request(
     Ok((status, None))
 }
 
-/// Reads the body, failing once it exceeds `max` bytes.
+/// Reads the body, failing once it exceeds `max` bytes; returns it when
+/// `keep`, else counts it only.
 async fn read_body(
     mut body: hyper::body::Incoming,
     max: u64,
+    keep: bool,
     report: &mut ProbeReport,
 ) -> Result<Vec<u8>, Failure> {
     let mut buf = Vec::new();
@@ -176,7 +227,9 @@ async fn read_body(
                     format!("body larger than max_body_bytes ({max})"),
                 ));
             }
-            buf.extend_from_slice(&data);
+            if keep {
+                buf.extend_from_slice(&data);
+            }
         }
     }
     Ok(buf)

@@ -14,6 +14,8 @@ pub struct TargetPolicy {
     /// `allowed_targets` was empty: any host, any non-link-local address.
     any: bool,
     allow_link_local: bool,
+    /// Identifies the entries and `allow_link_local`, for reload fingerprints.
+    fingerprint: u64,
 }
 
 /// Why an allowed-target entry is invalid.
@@ -27,7 +29,10 @@ impl TargetPolicy {
     pub fn new(entries: &[String], allow_link_local: bool) -> Result<Self, PolicyError> {
         let mut hosts = globset::GlobSetBuilder::new();
         let mut nets = Vec::new();
+        let mut fp = crate::config::Fingerprint::default();
+        fp.add([u8::from(allow_link_local)]);
         for e in entries {
+            fp.add(e);
             if let Some((ip, bits)) = e.split_once('/') {
                 let ip: IpAddr = ip
                     .parse()
@@ -53,7 +58,13 @@ impl TargetPolicy {
             nets,
             any: entries.is_empty(),
             allow_link_local,
+            fingerprint: fp.finish(),
         })
+    }
+
+    /// Identifies the allowlist, for reload fingerprints.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// Checks `host` resolved to `addrs`; every address must pass.
@@ -65,9 +76,16 @@ impl TargetPolicy {
         let host_ok = self.any || self.hosts.is_match(&host);
         for a in addrs {
             let ip = canonical(a.ip());
-            if !self.allow_link_local && link_local_or_metadata(ip) {
+            let embedded = match ip {
+                IpAddr::V6(v6) => embedded_ipv4(v6).map(IpAddr::V4),
+                IpAddr::V4(_) => None,
+            };
+            let forbidden =
+                link_local_or_metadata(ip) || embedded.is_some_and(link_local_or_metadata);
+            if !self.allow_link_local && forbidden {
+                let carried = embedded.map_or(String::new(), |v4| format!(" (carrying {v4})"));
                 return Err(format!(
-                    "{host} resolves to {ip}, a link-local or metadata address"
+                    "{host} resolves to {ip}{carried}, a link-local or metadata address"
                 ));
             }
             if !host_ok
@@ -90,6 +108,29 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
+    }
+}
+
+/// The IPv4 address an IPv6 address carries when a translator or tunnel
+/// would deliver it to that IPv4 host: NAT64 (`64:ff9b::/96`, RFC 6052),
+/// 6to4 (`2002::/16`, RFC 3056), Teredo's client (`2001:0::/32`, RFC 4380,
+/// stored inverted) and the deprecated IPv4-compatible form (`::a.b.c.d`,
+/// RFC 4291; not `::` and `::1`). IPv4-mapped addresses are handled by
+/// [`canonical`], as they are that IPv4 host itself.
+pub(crate) fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let bits = u128::from(v6);
+    let low32 = |b: u128| Ipv4Addr::from((b & 0xffff_ffff) as u32);
+    let s = v6.segments();
+    if bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000 {
+        Some(low32(bits))
+    } else if s[0] == 0x2002 {
+        Some(low32(bits >> 80))
+    } else if s[0] == 0x2001 && s[1] == 0 {
+        Some(low32(!bits))
+    } else if bits >> 32 == 0 && bits > 1 {
+        Some(low32(bits))
+    } else {
+        None
     }
 }
 
@@ -155,5 +196,52 @@ mod tests {
         let ll = TargetPolicy::new(&[], true).unwrap();
         assert!(ll.check("metadata", &addr("169.254.169.254")).is_ok());
         assert!(TargetPolicy::new(&["10.0.0.0/33".into()], false).is_err());
+    }
+
+    #[test]
+    fn embedded_ipv4_is_decoded() {
+        let v4 = |s: &str| embedded_ipv4(s.parse().unwrap());
+        let meta = Some(Ipv4Addr::new(169, 254, 169, 254));
+        assert_eq!(v4("64:ff9b::a9fe:a9fe"), meta);
+        assert_eq!(v4("64:ff9b::169.254.169.254"), meta);
+        assert_eq!(v4("2002:a9fe:a9fe::"), meta);
+        assert_eq!(v4("2002:a9fe:a9fe:1:2:3:4:5"), meta);
+        assert_eq!(v4("::169.254.169.254"), meta);
+        // Teredo: the client address is stored inverted.
+        assert_eq!(v4("2001:0:4136:e378:8000:63bf:5601:5601"), meta);
+        assert_eq!(v4("::1"), None);
+        assert_eq!(v4("::"), None);
+        assert_eq!(v4("::ffff:169.254.169.254"), None, "mapped: see canonical");
+        assert_eq!(v4("64:ff9b:1::a9fe:a9fe"), None);
+        assert_eq!(v4("2001:db8::a9fe:a9fe"), None);
+        assert_eq!(v4("fe80::1"), None);
+    }
+
+    #[test]
+    fn embedded_metadata_addresses_are_refused() {
+        let open = TargetPolicy::new(&["::/0".into()], false).unwrap();
+        for ip in [
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::",
+            "::169.254.169.254",
+            "::ffff:169.254.169.254",
+            "64:ff9b::6464:64c8",
+            "2001:0:4136:e378:8000:63bf:5601:5601",
+        ] {
+            let shown = match canonical(ip.parse().unwrap()) {
+                IpAddr::V6(v6) => format!("{v6} (carrying {})", embedded_ipv4(v6).unwrap()),
+                v4 => v4.to_string(),
+            };
+            assert_eq!(
+                open.check(ip, &addr(ip)),
+                Err(format!(
+                    "{ip} resolves to {shown}, a link-local or metadata address"
+                )),
+                "{ip}"
+            );
+        }
+        assert!(open.check("x", &addr("64:ff9b::a00:1")).is_ok());
+        let ll = TargetPolicy::new(&["::/0".into()], true).unwrap();
+        assert!(ll.check("x", &addr("64:ff9b::a9fe:a9fe")).is_ok());
     }
 }

@@ -21,14 +21,25 @@ pub enum CaError {
     },
 }
 
-/// Reads PEM certificates from `path` into a root store.
+/// Reads PEM certificates from `path` into a root store, with the bounds
+/// of [`crate::fsread`] (a CA file on `/dev/zero` or a FIFO is refused).
 pub fn load_ca(path: &Path) -> Result<RootCertStore, CaError> {
+    let pem = crate::fsread::read_bounded(path, crate::fsread::PEM_MAX_BYTES).map_err(|e| {
+        CaError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }
+    })?;
+    parse_ca(path, &pem)
+}
+
+/// Parses PEM certificates read from `path` (named in errors) into a root store.
+pub fn parse_ca(path: &Path, pem: &[u8]) -> Result<RootCertStore, CaError> {
     let err = |reason: String| CaError::Read {
         path: path.display().to_string(),
         reason,
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| err(e.to_string()))?
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()
         .map_err(|e| err(e.to_string()))?;
     if certs.is_empty() {

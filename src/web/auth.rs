@@ -164,4 +164,33 @@ mod tests {
     fn dummy_hash_is_valid() {
         assert!(DUMMY_HASH.parse::<bcrypt::HashParts>().is_ok());
     }
+
+    mod prop {
+        use super::super::parse_basic;
+        use hyper::header::HeaderValue;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_authorization_header_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+                if let Ok(v) = HeaderValue::from_bytes(&bytes) {
+                    let _ = parse_basic(&v);
+                }
+                let mut basic = b"Basic ".to_vec();
+                basic.extend_from_slice(&bytes);
+                if let Ok(v) = HeaderValue::from_bytes(&basic) {
+                    let _ = parse_basic(&v);
+                }
+            }
+
+            #[test]
+            fn encoded_credentials_round_trip(user in "[^:\\x00-\\x1f]{0,16}", pass in any::<String>()) {
+                let v = format!("Basic {}", crate::base64::encode(format!("{user}:{pass}").as_bytes()));
+                let v = HeaderValue::from_str(&v).unwrap();
+                prop_assert_eq!(parse_basic(&v), Some((user, pass)));
+            }
+        }
+    }
 }

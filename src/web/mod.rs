@@ -41,6 +41,8 @@ pub struct App {
     pub reload: Option<tokio::sync::mpsc::Sender<crate::reload::Request>>,
     /// `/probe` modules of the current configuration.
     pub modules: Arc<crate::reload::Modules>,
+    /// One permit per `/probe` request in flight (`--probe.max-concurrent`).
+    pub probe_slots: tokio::sync::Semaphore,
 }
 
 /// Paths served without authentication: they reveal nothing, and liveness

@@ -309,18 +309,26 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn http(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> TestServer {
-        Self::start(Arc::new(handler), None)
+        Self::start("127.0.0.1", Arc::new(handler), None)
+    }
+
+    /// An HTTP server on another loopback address (e.g. `127.0.0.2`): another host.
+    pub fn http_at(
+        ip: &str,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> TestServer {
+        Self::start(ip, Arc::new(handler), None)
     }
 
     pub fn https(
         tls: Arc<rustls::ServerConfig>,
         handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
     ) -> TestServer {
-        Self::start(Arc::new(handler), Some(tls))
+        Self::start("127.0.0.1", Arc::new(handler), Some(tls))
     }
 
-    fn start(handler: Handler, tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    fn start(ip: &str, handler: Handler, tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
+        let listener = TcpListener::bind((ip, 0)).expect("bind");
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));

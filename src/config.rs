@@ -223,14 +223,14 @@ impl Fingerprint {
         self
     }
 
-    fn option(&mut self, field: Option<impl AsRef<[u8]>>) -> &mut Self {
+    pub(crate) fn option(&mut self, field: Option<impl AsRef<[u8]>>) -> &mut Self {
         match field {
             Some(f) => self.add([1]).add(f),
             None => self.add([0]),
         }
     }
 
-    fn duration(&mut self, d: Duration) -> &mut Self {
+    pub(crate) fn duration(&mut self, d: Duration) -> &mut Self {
         self.add(d.as_nanos().to_le_bytes())
     }
 
@@ -1091,17 +1091,6 @@ impl Validator<'_> {
             policy: policy?,
         })
     }
-}
-
-/// Drops source locations from the `Debug` text of raw structs, so that a
-/// log moved to other lines of the file is not seen as changed.
-pub(crate) fn without_locations(debug: &str) -> String {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| {
-        regex::Regex::new(r"(referenced|defined): Location \{[^{}]*(\{[^{}]*\}[^{}]*)*\}")
-            .expect("static regex")
-    });
-    re.replace_all(debug, "").into_owned()
 }
 
 /// Splits `host:port` or `[v6]:port`.

@@ -27,6 +27,9 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default cap on the bytes of an HTTP body the prober reads.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
+/// Largest `max_body_bytes` accepted: a probe with body regexes buffers up to
+/// this, so memory is bounded by in-flight probes times this.
+pub const MAX_BODY_BYTES_LIMIT: u64 = 16 << 20;
 
 /// A loaded, validated configuration.
 #[derive(Debug, Clone)]
@@ -223,14 +226,14 @@ impl Fingerprint {
         self
     }
 
-    fn option(&mut self, field: Option<impl AsRef<[u8]>>) -> &mut Self {
+    pub(crate) fn option(&mut self, field: Option<impl AsRef<[u8]>>) -> &mut Self {
         match field {
             Some(f) => self.add([1]).add(f),
             None => self.add([0]),
         }
     }
 
-    fn duration(&mut self, d: Duration) -> &mut Self {
+    pub(crate) fn duration(&mut self, d: Duration) -> &mut Self {
         self.add(d.as_nanos().to_le_bytes())
     }
 
@@ -986,11 +989,11 @@ impl Validator<'_> {
             (None, None) => None,
         };
         let max_body_bytes = match &h.max_body_bytes {
-            Some(m) if m.value == 0 => {
+            Some(m) if !(1..=MAX_BODY_BYTES_LIMIT).contains(&m.value) => {
                 self.problem(
                     m,
                     &format!("{field}.max_body_bytes"),
-                    "must be greater than 0",
+                    format!("must be between 1 and {MAX_BODY_BYTES_LIMIT} (16 MiB)"),
                 );
                 DEFAULT_MAX_BODY_BYTES
             }
@@ -1091,17 +1094,6 @@ impl Validator<'_> {
             policy: policy?,
         })
     }
-}
-
-/// Drops source locations from the `Debug` text of raw structs, so that a
-/// log moved to other lines of the file is not seen as changed.
-pub(crate) fn without_locations(debug: &str) -> String {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| {
-        regex::Regex::new(r"(referenced|defined): Location \{[^{}]*(\{[^{}]*\}[^{}]*)*\}")
-            .expect("static regex")
-    });
-    re.replace_all(debug, "").into_owned()
 }
 
 /// Splits `host:port` or `[v6]:port`.

@@ -186,7 +186,7 @@ impl Running {
             let unchanged = wanted.get(&name).is_some_and(|l| {
                 self.logs
                     .get(&name)
-                    .is_some_and(|(fp, _, _)| *fp == l.fingerprint)
+                    .is_some_and(|(fp, _, _)| *fp == l.fingerprint())
             });
             if unchanged {
                 wanted.remove(&name);
@@ -226,7 +226,8 @@ impl Running {
             sources.into_iter().map(|s| (s.name.clone(), s)).collect();
         for (name, handle) in started {
             if let Some(source) = sources.remove(&name) {
-                self.logs.insert(name, (source.fingerprint, source, handle));
+                self.logs
+                    .insert(name, (source.fingerprint(), source, handle));
             }
         }
     }

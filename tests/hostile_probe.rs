@@ -173,11 +173,13 @@ fn credentials_stay_with_the_origin_on_redirects() {
     let other_port = TestServer::http(|_| Reply::new(200, "elsewhere"));
     let (to_host, to_port) = (other_host.url("/landing"), other_port.url("/landing"));
     let with_userinfo = format!("http://mallory:x@{}/userinfo-landing", other_host.addr);
+    let scheme_relative = format!("//{}/relative-landing", other_host.addr);
     let home = TestServer::http(move |s| match s.path.as_str() {
         "/cross-host" => Reply::new(302, "").header("Location", &to_host),
         "/cross-port" => Reply::new(307, "").header("Location", &to_port),
         "/same" => Reply::new(301, "").header("Location", "/landing"),
         "/userinfo" => Reply::new(302, "").header("Location", &with_userinfo),
+        "/scheme-relative" => Reply::new(302, "").header("Location", &scheme_relative),
         _ => Reply::new(200, "home"),
     });
     let dir = tempfile::tempdir().unwrap();
@@ -195,7 +197,13 @@ fn credentials_stay_with_the_origin_on_redirects() {
         dir,
     );
     let auth = format!("Basic {}", vitals_exporter::base64::encode(b"u:hunter2"));
-    for path in ["/cross-host", "/cross-port", "/same", "/userinfo"] {
+    for path in [
+        "/cross-host",
+        "/cross-port",
+        "/same",
+        "/userinfo",
+        "/scheme-relative",
+    ] {
         let (status, body) = probe(&e, "authed", &home.url(path), &[]);
         assert_eq!(
             (
@@ -231,11 +239,17 @@ fn credentials_stay_with_the_origin_on_redirects() {
             with("/same"),
             with("/landing"),
             with("/userinfo"),
+            with("/scheme-relative"),
         ]
     );
+    // `//host/path` names another host: it gets the request, not the secrets.
     assert_eq!(
         creds(&other_host),
-        vec![without("/landing"), without("/userinfo-landing")]
+        vec![
+            without("/landing"),
+            without("/userinfo-landing"),
+            without("/relative-landing"),
+        ]
     );
     // The redirect's userinfo is not put into `Host` either.
     let hosts: Vec<String> = other_host
@@ -245,7 +259,7 @@ fn credentials_stay_with_the_origin_on_redirects() {
         .iter()
         .map(|s| s.header("host").unwrap_or_default().to_string())
         .collect();
-    assert_eq!(hosts, vec![other_host.addr.to_string(); 2]);
+    assert_eq!(hosts, vec![other_host.addr.to_string(); 3]);
     assert_eq!(creds(&other_port), vec![without("/landing")]);
 }
 

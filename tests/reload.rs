@@ -151,3 +151,54 @@ fn reload_endpoint_needs_the_lifecycle_flag() {
     let e = Exporter::start("services: []\n");
     assert_eq!(http_post(e.addr, "/-/reload").0, 403);
 }
+
+#[test]
+fn reload_restarts_a_log_only_when_its_settings_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, "").unwrap();
+    let entry = |settings: &str| {
+        format!(
+            "logs:\n  - name: app\n    paths: ['{}']\n{settings}",
+            path.display()
+        )
+    };
+    let e = Exporter::start_with(
+        &entry("    poll_interval: 1s\n"),
+        &["--log.level", "debug"],
+        tempfile::tempdir().unwrap(),
+    );
+    // Each follower start logs the files it takes up.
+    let starts = || e.log().matches("msg=\"following file\"").count();
+    let reloads = || e.log().matches("msg=\"configuration reloaded\"").count();
+    let reload = |yaml: String| {
+        let before = reloads();
+        std::fs::write(&e.config, yaml).unwrap();
+        signal(&e, libc::SIGHUP);
+        wait_for("reload logged", Duration::from_secs(10), || {
+            reloads() > before
+        });
+        e.wait_value("vitals_config_last_reload_successful", 1.0);
+    };
+    wait_for("follower started", Duration::from_secs(10), || {
+        starts() == 1
+    });
+
+    // Same settings on other lines, a default written out, a duration
+    // spelled differently: the follower keeps running.
+    reload(format!(
+        "# moved down\n\n{}",
+        entry("    start_at: end\n    poll_interval: 1000ms\n")
+    ));
+    append(&path, b"ERROR one\n");
+    e.wait_value("vitals_log_lines_total{log=\"app\",level=\"error\"}", 1.0);
+    assert_eq!(starts(), 1, "{}", e.log());
+
+    // A real change restarts it, and it counts with the new settings.
+    reload(entry(
+        "    poll_interval: 1s\n    levels:\n      error: [ERROR, FATAL]\n",
+    ));
+    assert_eq!(starts(), 2, "{}", e.log());
+    append(&path, b"FATAL two\n");
+    e.wait_value("vitals_log_lines_total{log=\"app\",level=\"error\"}", 2.0);
+}

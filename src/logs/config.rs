@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::config::Validator;
+use crate::config::{Fingerprint, Validator};
 
 /// Default cap on the bytes of one line used for matching.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
@@ -60,8 +60,6 @@ pub struct LogSource {
     pub watch: WatchMode,
     /// Period of the stat poll (the only wake-up in poll mode).
     pub poll_interval: Duration,
-    /// Identifies the settings: a reload restarts the follower only when it changed.
-    pub fingerprint: u64,
 }
 
 /// Tokens that classify a line: error if it contains any error token, else
@@ -150,7 +148,6 @@ fn log(
     field: &str,
     services: &HashSet<String>,
 ) -> Option<LogSource> {
-    let fingerprint = crate::fnv1a(crate::config::without_locations(&format!("{r:?}")).as_bytes());
     let mut ok = true;
     if r.paths.value.is_empty() {
         v.problem(
@@ -303,7 +300,6 @@ fn log(
         service,
         watch,
         poll_interval,
-        fingerprint,
     })
 }
 
@@ -373,6 +369,43 @@ impl Default for Levels {
 }
 
 impl LogSource {
+    /// Identifies every validated setting, so a reload restarts the follower
+    /// exactly when it would follow or count differently: moving the entry to
+    /// other lines or spelling a value differently (`1s` or `1000ms`, a
+    /// default written out) changes nothing.
+    pub fn fingerprint(&self) -> u64 {
+        let mut fp = Fingerprint::default();
+        fp.add(&self.name);
+        for list in [&self.paths, &self.exclude_src] {
+            fp.add(list.len().to_le_bytes());
+            for p in list {
+                fp.add(p);
+            }
+        }
+        fp.add([self.start_at as u8, self.watch as u8])
+            .add(self.max_line_bytes.to_le_bytes())
+            .duration(self.poll_interval)
+            .option(self.service.as_deref());
+        for list in [&self.levels.error, &self.levels.warning] {
+            fp.add(list.len().to_le_bytes());
+            for t in list {
+                fp.add(t);
+            }
+        }
+        fp.add([u8::from(self.levels.case_insensitive)]);
+        fp.add(self.patterns.len().to_le_bytes());
+        for p in &self.patterns {
+            fp.add(&p.name)
+                .add(p.regex.as_str())
+                .add(p.max_series.to_le_bytes())
+                .add(p.labels.len().to_le_bytes());
+            for l in &p.labels {
+                fp.add(l);
+            }
+        }
+        fp.finish()
+    }
+
     /// The file that keeps this log's positions inside the storage directory.
     pub fn checkpoint_path(&self, storage: &std::path::Path) -> PathBuf {
         let safe: String = self

@@ -114,11 +114,7 @@ async fn request(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    // A redirect may name `user:pw@host`: the userinfo is no part of `Host`.
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h))
-        .unwrap_or(host);
+    let authority = uri.authority().map_or(host, |a| a.as_str());
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut req = Request::builder()
         .method(hop.method.clone())
@@ -162,6 +158,8 @@ async fn request(
         .headers()
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
+        // As Go's client: an empty `Location` is no redirect.
+        .filter(|l| !l.is_empty())
         .map(str::to_string);
 
     let t = Instant::now();
@@ -235,23 +233,21 @@ async fn read_body(
     Ok(buf)
 }
 
-/// Resolves a `Location` against the URI it came from.
+/// Resolves a `Location` against the URI it came from (RFC 3986, as
+/// browsers and Go do: `//host/x` is another host, `?q` keeps the path).
+/// The userinfo and fragment are dropped: neither goes on the wire.
 fn join(base: &Uri, location: &str) -> Option<Uri> {
-    if let Ok(u) = location.parse::<Uri>() {
-        if u.scheme().is_some() && u.host().is_some() {
-            return matches!(u.scheme_str(), Some("http") | Some("https")).then_some(u);
-        }
+    let mut u = url::Url::parse(&base.to_string())
+        .ok()?
+        .join(location)
+        .ok()?;
+    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+        return None;
     }
-    let mut parts = base.clone().into_parts();
-    let path = if location.starts_with('/') {
-        location.to_string()
-    } else {
-        let current = base.path();
-        let dir = &current[..current.rfind('/').map_or(0, |i| i + 1)];
-        format!("{dir}{location}")
-    };
-    parts.path_and_query = Some(path.parse().ok()?);
-    Uri::from_parts(parts).ok()
+    u.set_username("").ok()?;
+    u.set_password(None).ok()?;
+    u.set_fragment(None);
+    u.as_str().parse().ok()
 }
 
 #[cfg(test)]
@@ -262,12 +258,28 @@ mod tests {
     #[test]
     fn redirect_targets() {
         let base: Uri = "http://a:1/x/y?q".parse().unwrap();
-        assert_eq!(join(&base, "/z").unwrap().to_string(), "http://a:1/z");
-        assert_eq!(join(&base, "z").unwrap().to_string(), "http://a:1/x/z");
-        assert_eq!(
-            join(&base, "https://b/c").unwrap().to_string(),
-            "https://b/c"
-        );
-        assert!(join(&base, "ftp://b/c").is_none());
+        let j = |loc: &str| join(&base, loc).map(|u| u.to_string());
+        for (loc, want) in [
+            ("/z", "http://a:1/z"),
+            ("z", "http://a:1/x/z"),
+            ("./z", "http://a:1/x/z"),
+            ("../z", "http://a:1/z"),
+            ("../../../z", "http://a:1/z"),
+            ("?r=1", "http://a:1/x/y?r=1"),
+            ("", "http://a:1/x/y?q"),
+            ("#frag", "http://a:1/x/y?q"),
+            ("//b/c", "http://b/c"),
+            ("//b:8080", "http://b:8080/"),
+            ("https://b/c", "https://b/c"),
+            ("HTTPS://B:443/c", "https://b/c"),
+            ("http://mallory:pw@b/c", "http://b/c"),
+            ("http://[::1]:9/c", "http://[::1]:9/c"),
+            ("/a b", "http://a:1/a%20b"),
+        ] {
+            assert_eq!(j(loc).as_deref(), Some(want), "{loc}");
+        }
+        for bad in ["ftp://b/c", "http://", "//", "mailto:x@y", "http://[::1/"] {
+            assert_eq!(j(bad), None, "{bad}");
+        }
     }
 }

@@ -13,39 +13,12 @@ use crate::config::ProbeSpec;
 /// (blackbox's `--timeout-offset`).
 const TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
 
+/// The first value of `key`, form-decoded: `+` is a space and a malformed
+/// escape stays as written (where Go would drop the pair).
 fn param(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == key).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(h << 4 | l);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Prometheus' scrape timeout absent or 0: blackbox's default.
@@ -163,7 +136,7 @@ pub async fn probe<B>(app: &App, req: &Request<B>) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::{param, percent_decode, probe_timeout};
+    use super::{param, probe_timeout};
     use std::time::Duration;
 
     #[test]
@@ -258,8 +231,15 @@ mod tests {
 
     #[test]
     fn query_parsing() {
-        assert_eq!(percent_decode("http%3A%2F%2Fa%3A1%2F"), "http://a:1/");
-        assert_eq!(percent_decode("a+b%zz%4"), "a b%zz%4");
+        assert_eq!(
+            param("target=http%3A%2F%2Fa%3A1%2F", "target").as_deref(),
+            Some("http://a:1/")
+        );
+        assert_eq!(
+            param("target=a+b%zz%4", "target").as_deref(),
+            Some("a b%zz%4")
+        );
+        assert_eq!(param("targe%74=x&target=y", "target").as_deref(), Some("x"));
         assert_eq!(
             param("module=tcp&target=x%3A1", "target").as_deref(),
             Some("x:1")

@@ -336,21 +336,25 @@ fn abandoned_logins_do_not_lock_out_the_next_one() {
         e.get("/-/ready").0 == 200
     });
     let wrong = basic(USER, "wrong");
-    let clients: Vec<_> = (0..120)
-        .map(|_| {
-            let (addr, wrong) = (e.addr, wrong.clone());
-            thread::spawn(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
-                let req =
-                    format!("GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: {wrong}\r\n\r\n");
-                s.write_all(req.as_bytes()).unwrap();
-                let _ = s.read(&mut [0u8; 64]);
+    // In rounds: each round fills the queue, and its clients give up.
+    for _ in 0..4 {
+        let clients: Vec<_> = (0..30)
+            .map(|_| {
+                let (addr, wrong) = (e.addr, wrong.clone());
+                thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+                    let req = format!(
+                        "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: {wrong}\r\n\r\n"
+                    );
+                    s.write_all(req.as_bytes()).unwrap();
+                    let _ = s.read(&mut [0u8; 64]);
+                })
             })
-        })
-        .collect();
-    for c in clients {
-        c.join().unwrap();
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
     }
     let right = basic(USER, PASSWORD);
     let mut last = 0;
@@ -572,7 +576,7 @@ fn tls12_suites_that_cannot_use_the_key_are_refused_at_start() {
         "  max_version: TLS12\n  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n",
     );
     let config = write_file(dir.path(), "exporter.yaml", SERVICES);
-    let (code, _, stderr) = run_bin(&[
+    let (code, _, stderr) = run_bin_within(&[
         "--config.file",
         config.to_str().unwrap(),
         "--web.config.file",
@@ -592,12 +596,40 @@ fn tls12_suites_that_cannot_use_the_key_are_refused_at_start() {
     );
 }
 
+/// Runs the binary, which must exit within 20 s: (exit code, stdout, stderr).
+fn run_bin_within(args: &[&str]) -> (i32, String, String) {
+    let mut child = std::process::Command::new(BIN)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after 20 s; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Item 10: a telemetry path on another endpoint (a public one would serve
 /// every metric without credentials) is refused at start.
 #[test]
 fn telemetry_path_colliding_with_an_endpoint_is_refused() {
     for path in ["/-/ready", "/-/healthy", "/", "/probe", "/-/reload"] {
-        let (code, stdout, stderr) = run_bin(&["--web.telemetry-path", path]);
+        let (code, stdout, stderr) = run_bin_within(&["--web.telemetry-path", path]);
         assert_eq!(code, 1, "{path}");
         assert_eq!(stdout, "");
         assert_eq!(

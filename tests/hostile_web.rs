@@ -172,7 +172,8 @@ fn get_raw(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (String, V
 }
 
 /// Item 1, plain HTTP with HTTP/2 on (the default): 2 000 connections that
-/// send nothing, only the HTTP/2 preface, or half a request head.
+/// send nothing, only the HTTP/2 preface, half a request head, or one
+/// request they never read the answer of, and then wait.
 #[test]
 fn idle_and_preface_connections_do_not_keep_a_scrape_out() {
     raise_fd_limit();
@@ -181,13 +182,13 @@ fn idle_and_preface_connections_do_not_keep_a_scrape_out() {
     let hostile: Vec<TcpStream> = (0..2000)
         .map(|i| {
             let mut s = TcpStream::connect(e.addr).unwrap();
-            match i % 3 {
-                0 => {}
-                1 => s.write_all(H2_PREFACE).unwrap(),
-                _ => s
-                    .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
-                    .unwrap(),
-            }
+            let sent: &[u8] = match i % 4 {
+                0 => b"",
+                1 => H2_PREFACE,
+                2 => b"GET /metrics HTTP/1.1\r\nHost: x\r\n",
+                _ => b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n",
+            };
+            s.write_all(sent).unwrap();
             s
         })
         .collect();

@@ -195,7 +195,7 @@ async fn serve_connection<I>(
     }
 }
 
-/// The open connections, oldest first.
+/// The open connections.
 #[derive(Default)]
 struct Slots {
     open: Mutex<BTreeMap<u64, Arc<Conn>>>,
@@ -203,18 +203,18 @@ struct Slots {
 }
 
 impl Slots {
-    /// A slot for a new connection, evicting the oldest idle one when all
-    /// are taken (first those that never sent a request); `None` when every
-    /// connection has a request in flight.
+    /// A slot for a new connection, evicting one without a request in
+    /// flight when all are taken: first those that never sent a request,
+    /// then the one idle the longest (a scrape whose answer was just handed
+    /// over goes last); `None` when every connection has a request in
+    /// flight.
     fn take(self: &Arc<Self>) -> Option<Slot> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if open.len() >= MAX_CONNECTIONS {
-            let idle = |c: &&Arc<Conn>| c.in_flight.load(Ordering::Acquire) == 0;
             let victim = open
                 .values()
-                .filter(idle)
-                .find(|c| !c.requested.load(Ordering::Acquire))
-                .or_else(|| open.values().find(idle))
+                .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
+                .min_by_key(|c| (c.requested.load(Ordering::Acquire), c.last_active()))
                 .map(|c| c.id)?;
             if let Some(c) = open.remove(&victim) {
                 c.evicted.notify_one();
@@ -260,6 +260,10 @@ struct Conn {
 }
 
 impl Conn {
+    fn last_active(&self) -> Instant {
+        *self.last_active.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn touch(&self) {
         *self.last_active.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
@@ -283,7 +287,7 @@ impl Conn {
             } else {
                 HEADER_READ_TIMEOUT
             };
-            let deadline = *self.last_active.lock().unwrap_or_else(|e| e.into_inner()) + limit;
+            let deadline = self.last_active() + limit;
             if self.in_flight.load(Ordering::Acquire) == 0 && Instant::now() >= deadline {
                 return;
             }

@@ -669,3 +669,41 @@ fn metrics_are_gzipped_when_accepted() {
     let (head, _) = get_raw(e.addr, "/metrics", &[("Accept-Encoding", "gzip;q=0")]);
     assert_eq!(header_value(&head, "content-encoding"), None);
 }
+
+/// Beyond the list: a HEAD answer carries no body (the next pipelined
+/// answer follows its head directly), and a flood of small headers within
+/// the size limit is refused, not parsed into memory.
+#[test]
+fn head_and_header_floods() {
+    let e = Exporter::start(SERVICES);
+    let mut s = TcpStream::connect(e.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(
+        header_value(head, "content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(rest.starts_with("HTTP/1.1 200 OK\r\n"), "{rest}");
+    assert!(rest.ends_with("\r\n\r\nHealthy\n"), "{rest}");
+
+    let mut s = TcpStream::connect(e.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let many: String = (0..2000).map(|i| format!("X-{i}: a\r\n")).collect();
+    let _ = s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes());
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{text}"
+    );
+    assert_eq!(e.get("/-/healthy").0, 200);
+}

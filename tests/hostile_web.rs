@@ -707,3 +707,66 @@ fn head_and_header_floods() {
     );
     assert_eq!(e.get("/-/healthy").0, 200);
 }
+
+/// Beyond the list: HTTP/2 abuse over cleartext (prior knowledge). The
+/// server advertises 32 streams per connection; a rapid-reset flood
+/// (streams opened and cancelled at once, as in CVE-2023-44487) of
+/// `/metrics` gets the connection closed with ENHANCE_YOUR_CALM, and a
+/// scrape right after is answered promptly.
+#[test]
+fn http2_stream_limits_and_rapid_reset() {
+    let e = Exporter::start(SERVICES);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = e.addr;
+    let (advertised, sent) = rt.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut client, mut conn) = h2::client::handshake(tcp).await.unwrap();
+        let req = |path: &str| {
+            hyper::Request::get(format!("http://{addr}{path}"))
+                .body(())
+                .unwrap()
+        };
+        // The server's SETTINGS arrive with the first exchange.
+        let (resp, _) = client.send_request(req("/-/healthy"), true).unwrap();
+        let resp = tokio::select! {
+            r = resp => r.unwrap(),
+            _ = &mut conn => panic!("connection ended early"),
+        };
+        assert_eq!(resp.status(), 200);
+        let advertised = conn.max_concurrent_send_streams();
+        let driver = tokio::spawn(conn);
+        let mut sent = 0;
+        let flood = async {
+            for _ in 0..20_000 {
+                client = client.ready().await?;
+                let (resp, _) = client.send_request(req("/metrics"), true)?;
+                // Dropping the response future resets the stream.
+                drop(resp);
+                sent += 1;
+                // Let the connection task put the frames on the wire.
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, h2::Error>(())
+        };
+        let outcome = tokio::time::timeout(Duration::from_secs(30), flood).await;
+        driver.abort();
+        (advertised, (sent, outcome))
+    });
+    let (sent, outcome) = sent;
+    assert_eq!(advertised, 32);
+    let err = outcome
+        .expect("the flood must be cut short well within 30 s")
+        .expect_err("a rapid-reset flood must lose its connection");
+    eprintln!("rapid reset cut after {sent} streams: {err:?}");
+    assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err:?}");
+    let start = Instant::now();
+    let (status, _, body) = e.get("/metrics");
+    let took = start.elapsed();
+    eprintln!("scrape after the flood took {took:?}");
+    assert_eq!(status, 200);
+    assert!(body.contains("vitals_build_info"));
+    assert!(took < Duration::from_secs(2), "scrape took {took:?}");
+}

@@ -77,7 +77,7 @@ pub enum RunError {
 pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let config = config::load(&opts.config_file)?;
     let web = match &opts.web_config_file {
-        Some(path) => web::webconfig::WebConfigSource::load(path)?,
+        Some(path) => web::webconfig::WebConfigSource::load(path).await?,
         None => web::webconfig::WebConfigSource::none(),
     };
     let metrics = Metrics::new();

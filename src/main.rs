@@ -61,6 +61,10 @@ fn main() -> ExitCode {
     if let Some(Command::HashPassword { cost }) = flags.command {
         return hash_password(cost);
     }
+    if let Err(e) = vitals_exporter::web::check_telemetry_path(&flags.telemetry_path) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     let level = flags.log_level.parse().unwrap_or(tracing::Level::INFO);
     logging::init(level, flags.log_format);
 

@@ -8,7 +8,8 @@
 //! once, with a short queue: wrong passwords cannot take every core.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use hyper::header::HeaderValue;
 use tokio::sync::Semaphore;
@@ -37,16 +38,16 @@ pub enum Verdict {
 #[derive(Debug)]
 pub struct Authenticator {
     cache: Mutex<HashSet<[u8; 32]>>,
-    slots: Semaphore,
-    waiting: std::sync::atomic::AtomicUsize,
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
 }
 
 impl Default for Authenticator {
     fn default() -> Self {
         Authenticator {
             cache: Mutex::new(HashSet::new()),
-            slots: Semaphore::new(MAX_VERIFYING),
-            waiting: std::sync::atomic::AtomicUsize::new(0),
+            slots: Arc::new(Semaphore::new(MAX_VERIFYING)),
+            waiting: AtomicUsize::new(0),
         }
     }
 }
@@ -58,7 +59,6 @@ impl Authenticator {
         users: &BTreeMap<String, String>,
         header: Option<&HeaderValue>,
     ) -> Verdict {
-        use std::sync::atomic::Ordering;
         let Some((user, pass)) = header.and_then(parse_basic) else {
             return Verdict::Denied;
         };
@@ -70,18 +70,23 @@ impl Authenticator {
         if known && self.lock().contains(&key) {
             return Verdict::Allowed;
         }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        // A request dropped while queued (client gone, HTTP/2 reset) must
+        // leave the queue: a guard, not a decrement after the await.
+        let Some(queued) = Queued::enter(&self.waiting) else {
             return Verdict::Busy;
-        }
-        let permit = self.slots.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let Ok(_permit) = permit else {
+        };
+        let Ok(permit) = self.slots.clone().acquire_owned().await else {
             return Verdict::Denied;
         };
-        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(pass, &hash).unwrap_or(false))
-            .await
-            .unwrap_or(false);
+        drop(queued);
+        // The permit lives as long as bcrypt runs, even when the request is
+        // cancelled meanwhile: one verification at a time really holds.
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            bcrypt::verify(pass, &hash).unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false);
         if !(ok && known) {
             return Verdict::Denied;
         }
@@ -95,6 +100,22 @@ impl Authenticator {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A place in the verification queue, left on drop.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(waiting: &'a AtomicUsize) -> Option<Self> {
+        let guard = Queued(waiting);
+        (waiting.fetch_add(1, Ordering::AcqRel) < MAX_WAITING).then_some(guard)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

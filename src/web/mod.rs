@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::metrics::Metrics;
@@ -49,6 +49,27 @@ pub struct App {
 /// and readiness probes (kubelet, load balancers) rarely carry credentials.
 pub fn is_public(path: &str) -> bool {
     matches!(path, "/-/healthy" | "/-/ready")
+}
+
+/// Paths the exporter serves itself: `--web.telemetry-path` must not take
+/// one (on a public one it would serve every metric without credentials).
+const OWN_PATHS: [&str; 5] = ["/", "/-/healthy", "/-/ready", "/-/reload", "/probe"];
+
+/// Refuses a `--web.telemetry-path` that is not a path or that another
+/// endpoint already serves.
+pub fn check_telemetry_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!(
+            "--web.telemetry-path {path:?}: must start with \"/\""
+        ));
+    }
+    if OWN_PATHS.contains(&path) {
+        return Err(format!(
+            "--web.telemetry-path {path:?}: already served by another endpoint ({}); choose another path",
+            OWN_PATHS.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// Answers one request: authentication, routing, configured headers.
@@ -144,24 +165,61 @@ pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
     }
 }
 
-/// Encodes off the async threads: a large exposition (10 000 services take
-/// ~100 ms) would otherwise delay the probes scheduled on that thread.
+/// Encodes (and compresses) off the async threads: a large exposition
+/// (10 000 services take ~100 ms) would otherwise delay the probes
+/// scheduled on that thread.
 async fn metrics<B>(app: &App, req: &Request<B>) -> Response<Body> {
-    let openmetrics = req
-        .headers()
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(wants_openmetrics);
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let openmetrics = header(ACCEPT).is_some_and(wants_openmetrics);
+    let gzip = header(ACCEPT_ENCODING).is_some_and(accepts_gzip);
     let m = app.metrics.clone();
-    let body = tokio::task::spawn_blocking(move || m.encode(openmetrics))
-        .await
-        .unwrap_or_default();
+    let body = tokio::task::spawn_blocking(move || {
+        let text = m.encode(openmetrics);
+        if gzip {
+            gzipped(text.as_bytes())
+        } else {
+            text.into()
+        }
+    })
+    .await
+    .unwrap_or_default();
     let ct = if openmetrics {
         OPENMETRICS_FORMAT
     } else {
         TEXT_FORMAT
     };
-    respond(StatusCode::OK, ct, body.into())
+    let mut resp = respond(StatusCode::OK, ct, body);
+    resp.headers_mut()
+        .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip {
+        resp.headers_mut()
+            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    resp
+}
+
+/// As client_golang: Prometheus always asks for gzip, and the text format
+/// shrinks ~25 times.
+fn gzipped(text: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(text);
+    enc.finish().unwrap_or_default().into()
+}
+
+/// True when `Accept-Encoding` lists gzip (or `*`) with a q above 0.
+fn accepts_gzip(accept: &str) -> bool {
+    accept.split(',').any(|part| {
+        let mut it = part.split(';').map(str::trim);
+        let coding = it.next().unwrap_or("");
+        let q_zero = it.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+    })
 }
 
 /// True when the `Accept` header lists OpenMetrics text with a q above 0
@@ -201,7 +259,30 @@ fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Respo
 
 #[cfg(test)]
 mod tests {
-    use super::wants_openmetrics;
+    use super::{accepts_gzip, check_telemetry_path, wants_openmetrics};
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("deflate, GZIP;q=0.5"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("gzipx"));
+    }
+
+    #[test]
+    fn telemetry_path_must_not_shadow_an_endpoint() {
+        assert_eq!(check_telemetry_path("/metrics"), Ok(()));
+        assert_eq!(check_telemetry_path("/-/metrics"), Ok(()));
+        for p in ["/", "/-/healthy", "/-/ready", "/-/reload", "/probe"] {
+            assert!(check_telemetry_path(p).is_err(), "{p}");
+        }
+        assert_eq!(
+            check_telemetry_path("metrics"),
+            Err("--web.telemetry-path \"metrics\": must start with \"/\"".to_string())
+        );
+    }
 
     #[test]
     fn accept_negotiation() {

@@ -1,25 +1,44 @@
 //! The accept loop: hyper 1.x on tokio, with limits that keep bad clients
 //! from stalling a scrape, and graceful shutdown.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 
 use super::webconfig::WebConfig;
 use super::App;
 
-/// Time a client has to send its request headers (slowloris guard).
+/// Time a connection has from accept to its first request head (TLS
+/// handshake and HTTP/2 preface included), and an HTTP/1 keep-alive
+/// connection to send its next head.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; more are closed at accept.
+/// Time an HTTP/2 connection may stay without a request in flight.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time a write may wait for a client that does not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 pings check a quiet peer is still there, and must be answered
+/// within [`H2_PING_TIMEOUT`].
+const H2_PING_EVERY: Duration = Duration::from_secs(20);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
+/// Streams per HTTP/2 connection (Prometheus uses one).
+const H2_MAX_STREAMS: u32 = 32;
+/// Connections served at once. Past it a new connection takes the place of
+/// the oldest one without a request in flight, so clients that connect and
+/// wait cannot keep a scrape out.
 const MAX_CONNECTIONS: usize = 1024;
 /// Largest request head accepted.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -63,7 +82,19 @@ pub async fn bind(address: &str) -> Result<TcpListener, BindError> {
 /// in-flight requests finish for a short grace period.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Slots::default());
+    let web_check = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(super::webconfig::CHECK_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let app = app.clone();
+                let _ = tokio::task::spawn_blocking(move || app.web.refresh()).await;
+            }
+        })
+    };
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -78,29 +109,24 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             },
             () = &mut shutdown => break,
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "connection limit reached; closing");
+        let Some(slot) = slots.take() else {
+            tracing::debug!(%peer, "every connection has a request in flight; closing");
             continue;
         };
         let _ = stream.set_nodelay(true);
         let (app, watcher) = (app.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let config = app.web.current();
-            match config.tls.clone() {
-                Some(tls) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => serve_connection(s, app, config, watcher, peer).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-                None => serve_connection(stream, app, config, watcher, peer).await,
+            let conn = slot.conn.clone();
+            tokio::select! {
+                () = conn.evicted.notified() => tracing::debug!(%peer, "closed to make room for a new connection"),
+                () = conn.expired() => tracing::debug!(%peer, "closed: no request within the deadline"),
+                () = serve_tcp(stream, app, conn.clone(), watcher, peer) => {}
             }
-            drop(permit);
+            drop(slot);
         });
     }
     drop(listener);
+    web_check.abort();
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()
@@ -109,12 +135,31 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     }
 }
 
+async fn serve_tcp(
+    stream: tokio::net::TcpStream,
+    app: Arc<App>,
+    conn: Arc<Conn>,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+) {
+    let stream = WriteDeadline::new(stream);
+    let config = app.web.current();
+    match config.tls.clone() {
+        Some(tls) => match tokio_rustls::TlsAcceptor::from(tls).accept(stream).await {
+            Ok(s) => serve_connection(s, app, config, conn, watcher, peer).await,
+            Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        },
+        None => serve_connection(stream, app, config, conn, watcher, peer).await,
+    }
+}
+
 async fn serve_connection<I>(
     io: I,
     app: Arc<App>,
     config: Arc<WebConfig>,
+    conn: Arc<Conn>,
     watcher: hyper_util::server::graceful::Watcher,
-    peer: std::net::SocketAddr,
+    peer: SocketAddr,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -127,16 +172,218 @@ async fn serve_connection<I>(
     builder
         .http2()
         .timer(TokioTimer::new())
+        .keep_alive_interval(H2_PING_EVERY)
+        .keep_alive_timeout(H2_PING_TIMEOUT)
+        .max_concurrent_streams(H2_MAX_STREAMS)
         .max_header_list_size(MAX_HEADER_BYTES as u32);
     if !config.http2 {
         builder = builder.http1_only();
     }
     let service = service_fn(move |req| {
-        let (app, config) = (app.clone(), config.clone());
-        async move { Ok::<_, Infallible>(super::answer(&app, &config, &req).await) }
+        let (app, conn) = (app.clone(), conn.clone());
+        async move {
+            let _busy = conn.busy();
+            // Per request, not per connection: a revoked password must stop
+            // working on open keep-alive connections too.
+            let config = app.web.current();
+            Ok::<_, Infallible>(super::answer(&app, &config, &req).await)
+        }
     });
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
+    let served = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(served.into_owned()).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// The open connections.
+#[derive(Default)]
+struct Slots {
+    open: Mutex<BTreeMap<u64, Arc<Conn>>>,
+    next_id: AtomicU64,
+}
+
+impl Slots {
+    /// A slot for a new connection, evicting one without a request in
+    /// flight when all are taken: first those that never sent a request,
+    /// then the one idle the longest (a scrape whose answer was just handed
+    /// over goes last); `None` when every connection has a request in
+    /// flight.
+    fn take(self: &Arc<Self>) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.len() >= MAX_CONNECTIONS {
+            let victim = open
+                .values()
+                .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
+                .min_by_key(|c| (c.requested.load(Ordering::Acquire), c.last_active()))
+                .map(|c| c.id)?;
+            if let Some(c) = open.remove(&victim) {
+                c.evicted.notify_one();
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Conn {
+            id,
+            in_flight: AtomicUsize::new(0),
+            requested: AtomicBool::new(false),
+            last_active: Mutex::new(Instant::now()),
+            evicted: Notify::new(),
+        });
+        open.insert(id, conn.clone());
+        Some(Slot {
+            slots: self.clone(),
+            conn,
+        })
+    }
+}
+
+/// A connection's place in [`Slots`], given back on drop.
+struct Slot {
+    slots: Arc<Slots>,
+    conn: Arc<Conn>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.remove(&self.conn.id);
+    }
+}
+
+/// What the slot keeper knows of one connection.
+struct Conn {
+    id: u64,
+    in_flight: AtomicUsize,
+    requested: AtomicBool,
+    /// Accept, or the start or end of the latest request.
+    last_active: Mutex<Instant>,
+    evicted: Notify,
+}
+
+impl Conn {
+    fn last_active(&self) -> Instant {
+        *self.last_active.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn touch(&self) {
+        *self.last_active.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// Marks a request in flight until the guard drops.
+    fn busy(self: &Arc<Self>) -> Busy {
+        self.requested.store(true, Ordering::Release);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.touch();
+        Busy(self.clone())
+    }
+
+    /// Completes once the connection has had no request in flight for too
+    /// long: [`HEADER_READ_TIMEOUT`] before its first request (a client
+    /// that connects, or finishes a TLS handshake, or sends the HTTP/2
+    /// preface, and then waits), [`IDLE_TIMEOUT`] after.
+    async fn expired(&self) {
+        loop {
+            let limit = if self.requested.load(Ordering::Acquire) {
+                IDLE_TIMEOUT
+            } else {
+                HEADER_READ_TIMEOUT
+            };
+            let deadline = self.last_active() + limit;
+            if self.in_flight.load(Ordering::Acquire) == 0 && Instant::now() >= deadline {
+                return;
+            }
+            // In flight: look again later; the write deadline bounds a
+            // response nobody reads.
+            tokio::time::sleep_until(deadline.max(Instant::now() + Duration::from_secs(1)).into())
+                .await;
+        }
+    }
+}
+
+/// A request in flight on a [`Conn`].
+struct Busy(Arc<Conn>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Fails a write (or flush) that has made no progress for [`WRITE_TIMEOUT`]:
+/// a client that pipelines requests and never reads would otherwise hold
+/// its connection for ever.
+struct WriteDeadline<I> {
+    io: I,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> WriteDeadline<I> {
+    fn new(io: I) -> Self {
+        WriteDeadline { io, stalled: None }
+    }
+
+    fn check<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if r.is_ready() {
+            self.stalled = None;
+            return r;
+        }
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_TIMEOUT)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client has not read for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for WriteDeadline<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.check(cx, r)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.check(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.io).poll_flush(cx);
+        self.check(cx, r)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.io).poll_shutdown(cx);
+        self.check(cx, r)
     }
 }

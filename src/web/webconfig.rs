@@ -2,14 +2,19 @@
 //! `web-config.yml` written for node_exporter or blackbox_exporter works
 //! unchanged. TLS is served with rustls; basic auth takes bcrypt hashes.
 //!
-//! The file (and the certificate files it names) are checked for changes on
-//! every new connection, as the toolkit does: certificates rotate without a
-//! restart, and an invalid new file keeps the previous one (and is logged).
+//! The file (and the certificate files it names) are checked for changes
+//! every second by content, not only mtime: `cp -p`, `rsync -t` and Nix
+//! store files keep an old mtime. Certificates rotate without a restart. A
+//! reload never silently weakens the listener: a new version is applied
+//! only once it has been seen unchanged on two checks (a file caught
+//! mid-write is not applied), and an invalid or empty file, or one that
+//! would switch TLS on or off, is logged and the previous one keeps serving.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use hyper::header::{HeaderName, HeaderValue};
 use rustls::pki_types::pem::PemObject;
@@ -81,28 +86,80 @@ struct RawHttp {
     headers: BTreeMap<String, String>,
 }
 
-/// Files whose change triggers a reload, with their modification times.
-type Stamps = Vec<(PathBuf, Option<SystemTime>)>;
+/// How often the files are checked for changes.
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-fn stamps(paths: &[PathBuf]) -> Stamps {
-    paths
-        .iter()
-        .map(|p| {
-            (
-                p.clone(),
-                std::fs::metadata(p).and_then(|m| m.modified()).ok(),
-            )
-        })
-        .collect()
+/// What identifies one version of a file: metadata alone misses a swap
+/// that keeps size and mtime, so the bytes are hashed too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mtime: Option<SystemTime>,
+    dev: u64,
+    ino: u64,
+    sha256: [u8; 32],
 }
 
-/// Loads and validates the file at `path`; returns the config and the files it depends on.
-pub fn load(path: &Path) -> Result<(WebConfig, Vec<PathBuf>), WebConfigError> {
+/// Every file a configuration was built from, with its size cap and the
+/// version read (`None`: unreadable).
+type Fingerprint = Vec<(PathBuf, u64, Option<Stamp>)>;
+
+/// Reads the files a configuration names, bounded, recording what was read.
+#[derive(Default)]
+struct Reader {
+    seen: Fingerprint,
+}
+
+impl Reader {
+    fn read(&mut self, path: &Path, max: u64) -> Result<Vec<u8>, crate::fsread::ReadError> {
+        let bytes = crate::fsread::read_bounded(path, max);
+        let stamp = bytes.as_ref().ok().map(|b| stamp(path, b));
+        self.seen.push((path.to_path_buf(), max, stamp));
+        bytes
+    }
+}
+
+fn stamp(path: &Path, bytes: &[u8]) -> Stamp {
+    let meta = std::fs::metadata(path).ok();
+    let mut sha256 = [0u8; 32];
+    sha256.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    Stamp {
+        len: bytes.len() as u64,
+        mtime: meta.as_ref().and_then(|m| m.modified().ok()),
+        dev: meta.as_ref().map_or(0, |m| m.dev()),
+        ino: meta.as_ref().map_or(0, |m| m.ino()),
+        sha256,
+    }
+}
+
+/// Reads the files of `old` again.
+fn fingerprint(old: &Fingerprint) -> Fingerprint {
+    let mut r = Reader::default();
+    for (path, max, _) in old {
+        let _ = r.read(path, *max);
+    }
+    r.seen
+}
+
+/// Loads and validates the file at `path`, recording the files read.
+/// Blocking: async callers run it on the blocking pool.
+fn load(path: &Path, files: &mut Reader) -> Result<WebConfig, WebConfigError> {
     let err = |message: String| WebConfigError {
         path: path.display().to_string(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let text = files
+        .read(path, crate::fsread::DOCUMENT_MAX_BYTES)
+        .map_err(|e| err(e.to_string()))?;
+    let text = String::from_utf8(text).map_err(|_| err("not valid UTF-8".into()))?;
+    if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        // A truncate-then-write caught in between must not turn TLS and
+        // authentication off.
+        return Err(err("the file is empty; an empty web configuration is refused (omit --web.config.file for plain HTTP)".into()));
+    }
     let raw: RawWebConfig = serde_saphyr::from_str(&text).map_err(|e| {
         let loc = e
             .location()
@@ -122,24 +179,30 @@ pub fn load(path: &Path) -> Result<(WebConfig, Vec<PathBuf>), WebConfigError> {
             base.join(p)
         }
     };
-    let mut deps = vec![path.to_path_buf()];
+    let mut headers = Vec::new();
+    let http2 = raw
+        .http_server_config
+        .as_ref()
+        .and_then(|h| h.http2)
+        .unwrap_or(true);
     let tls = match raw.tls_server_config {
         Some(t) => {
             let cert = resolve(&t.cert_file);
             let key = resolve(&t.key_file);
             let ca = t.client_ca_file.as_deref().map(resolve);
-            deps.extend([cert.clone(), key.clone()]);
-            deps.extend(ca.clone());
-            Some(Arc::new(
-                server_config(&t, &cert, &key, ca.as_deref()).map_err(err)?,
-            ))
+            let mut config = server_config(&t, &cert, &key, ca.as_deref(), files).map_err(err)?;
+            // Offering h2 to a server that will not speak it breaks every
+            // HTTP/2-capable client.
+            config.alpn_protocols = if http2 {
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+            } else {
+                vec![b"http/1.1".to_vec()]
+            };
+            Some(Arc::new(config))
         }
         None => None,
     };
-    let mut headers = Vec::new();
-    let mut http2 = true;
     if let Some(h) = raw.http_server_config {
-        http2 = h.http2.unwrap_or(true);
         for (k, v) in h.headers {
             if !ALLOWED_HEADERS.iter().any(|a| a.eq_ignore_ascii_case(&k)) {
                 return Err(err(format!(
@@ -159,43 +222,67 @@ pub fn load(path: &Path) -> Result<(WebConfig, Vec<PathBuf>), WebConfigError> {
             return Err(err(format!("basic_auth_users.{user}: not a bcrypt hash")));
         }
     }
-    Ok((
-        WebConfig {
-            tls,
-            http2,
-            headers,
-            users: raw.basic_auth_users,
-        },
-        deps,
-    ))
+    Ok(WebConfig {
+        tls,
+        http2,
+        headers,
+        users: raw.basic_auth_users,
+    })
+}
+
+/// Go's names of the TLS 1.3 suites: accepted in `cipher_suites` as the
+/// toolkit does, and, as in Go, always on whatever the list says.
+const TLS13_SUITE_NAMES: [&str; 3] = [
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+];
+
+/// The PEM certificates in the file `field` names.
+fn read_certs(
+    files: &mut Reader,
+    field: &str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let err =
+        |e: &dyn std::fmt::Display| format!("tls_server_config.{field} {}: {e}", path.display());
+    let pem = files
+        .read(path, crate::fsread::PEM_MAX_BYTES)
+        .map_err(|e| err(&e))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(&e))?;
+    if certs.is_empty() {
+        return Err(err(&"no PEM certificate"));
+    }
+    Ok(certs)
 }
 
 fn server_config(
     t: &RawTls,
     cert: &Path,
-    key: &Path,
+    key_path: &Path,
     ca: Option<&Path>,
+    files: &mut Reader,
 ) -> Result<ServerConfig, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|i| i.collect::<Result<_, _>>())
-        .map_err(|e| format!("tls_server_config.cert_file {}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "tls_server_config.cert_file {}: no certificate",
-            cert.display()
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("tls_server_config.key_file {}: {e}", key.display()))?;
+    let certs = read_certs(files, "cert_file", cert)?;
+    let key_err = |e: &dyn std::fmt::Display| {
+        format!("tls_server_config.key_file {}: {e}", key_path.display())
+    };
+    let key_pem = files
+        .read(key_path, crate::fsread::PEM_MAX_BYTES)
+        .map_err(|e| key_err(&e))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| key_err(&e))?;
 
     let mut provider = rustls::crypto::ring::default_provider();
     if !t.cipher_suites.is_empty() {
         // Like Go, the list configures TLS 1.2 suites; TLS 1.3 suites stay on.
         for name in &t.cipher_suites {
-            if !provider
-                .cipher_suites
-                .iter()
-                .any(|s| format!("{:?}", s.suite()) == *name)
+            if !TLS13_SUITE_NAMES.contains(&name.as_str())
+                && !provider
+                    .cipher_suites
+                    .iter()
+                    .any(|s| format!("{:?}", s.suite()) == *name)
             {
                 return Err(format!(
                     "tls_server_config.cipher_suites: {name:?} is not supported"
@@ -245,15 +332,34 @@ fn server_config(
             .filter(|(v, _)| (min..=max).contains(v))
             .map(|(_, p)| p)
             .collect();
+    if max < 13 {
+        // rustls would start and then fail every handshake.
+        let algorithm = provider
+            .key_provider
+            .load_private_key(key.clone_key())
+            .map_err(|e| key_err(&e))?
+            .algorithm();
+        if !provider.cipher_suites.iter().any(|s| {
+            s.version() == &rustls::version::TLS12 && s.usable_for_signature_algorithm(algorithm)
+        }) {
+            return Err(format!(
+                "tls_server_config.cipher_suites: no TLS 1.2 suite listed can be used with the {algorithm:?} key in key_file, and max_version: TLS12 rules out TLS 1.3: every handshake would fail"
+            ));
+        }
+    }
     let provider = Arc::new(provider);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| format!("tls_server_config: {e}"))?;
-    let roots = |ca: Option<&Path>| -> Result<Arc<RootCertStore>, String> {
+    let mut roots = |ca: Option<&Path>| -> Result<Arc<RootCertStore>, String> {
         let ca = ca.ok_or("tls_server_config: client_auth_type needs client_ca_file")?;
-        crate::probe::tls::load_ca(ca)
-            .map(Arc::new)
-            .map_err(|e| e.to_string())
+        let mut roots = RootCertStore::empty();
+        for c in read_certs(files, "client_ca_file", ca)? {
+            roots
+                .add(c)
+                .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca.display()))?;
+        }
+        Ok(Arc::new(roots))
     };
     let verifier = match t.client_auth_type.as_deref().unwrap_or("NoClientCert") {
         "NoClientCert" => None,
@@ -281,7 +387,6 @@ fn server_config(
     let mut config = builder
         .with_single_cert(certs, key)
         .map_err(|e| format!("tls_server_config: {e}"))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
     Ok(config)
 }
@@ -291,7 +396,17 @@ fn server_config(
 pub struct WebConfigSource {
     path: Option<PathBuf>,
     current: RwLock<Arc<WebConfig>>,
-    stamps: Mutex<Stamps>,
+    check: Mutex<Check>,
+}
+
+/// What the change check remembers between two runs.
+#[derive(Debug, Default)]
+struct Check {
+    /// The files as read for the configuration in use.
+    applied: Fingerprint,
+    /// A changed version seen on the last check, applied if the next check
+    /// sees it again.
+    pending: Option<Fingerprint>,
 }
 
 impl WebConfigSource {
@@ -303,46 +418,79 @@ impl WebConfigSource {
                 http2: true,
                 ..WebConfig::default()
             })),
-            stamps: Mutex::new(Vec::new()),
+            check: Mutex::new(Check::default()),
         }
     }
 
-    /// Loads `path`; an invalid file at start-up is an error.
-    pub fn load(path: &Path) -> Result<Self, WebConfigError> {
-        let (config, deps) = load(path)?;
+    /// Loads `path` off the async threads; an invalid file at start-up is an error.
+    pub async fn load(path: &Path) -> Result<Self, WebConfigError> {
+        let path = path.to_path_buf();
+        let p = path.clone();
+        let (config, files) = tokio::task::spawn_blocking(move || {
+            let mut files = Reader::default();
+            load(&p, &mut files).map(|c| (c, files.seen))
+        })
+        .await
+        .map_err(|e| WebConfigError {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })??;
         Ok(WebConfigSource {
-            path: Some(path.to_path_buf()),
+            path: Some(path),
             current: RwLock::new(Arc::new(config)),
-            stamps: Mutex::new(stamps(&deps)),
+            check: Mutex::new(Check {
+                applied: files,
+                pending: None,
+            }),
         })
     }
 
-    /// The configuration for a new connection, reloaded first when any of
-    /// its files changed; an invalid new version keeps the old one.
+    /// The configuration in use now.
     pub fn current(&self) -> Arc<WebConfig> {
-        if let Some(path) = &self.path {
-            let mut st = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
-            let paths: Vec<PathBuf> = st.iter().map(|(p, _)| p.clone()).collect();
-            let now = stamps(&paths);
-            if now != *st {
-                match load(path) {
-                    Ok((config, deps)) => {
-                        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
-                        *st = stamps(&deps);
-                        tracing::info!(path = %path.display(), "web configuration reloaded");
-                    }
-                    Err(e) => {
-                        // Keep serving with the old one; log once per change.
-                        *st = now;
-                        tracing::error!(error = %e, "invalid web configuration; keeping the previous one");
-                    }
-                }
-            }
-        }
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Reads the files again and applies a changed version once it is seen
+    /// twice in a row. Blocking: run it on the blocking pool, every
+    /// [`CHECK_EVERY`].
+    pub fn refresh(&self) {
+        let Some(path) = &self.path else { return };
+        let mut check = self.check.lock().unwrap_or_else(|e| e.into_inner());
+        let now = fingerprint(&check.applied);
+        if now == check.applied {
+            check.pending = None;
+            return;
+        }
+        if check.pending.as_ref() != Some(&now) {
+            check.pending = Some(now);
+            return;
+        }
+        let mut files = Reader::default();
+        let loaded = load(path, &mut files);
+        // Whatever the outcome, this version is handled: an invalid file is
+        // logged once, not every second.
+        check.applied = files.seen;
+        check.pending = None;
+        let old = self.current();
+        match loaded {
+            Ok(config) if config.tls.is_some() != old.tls.is_some() => {
+                tracing::error!(
+                    path = %path.display(),
+                    tls = old.tls.is_some(),
+                    "the new web configuration switches TLS on or off, which needs a restart; keeping the previous one"
+                );
+            }
+            Ok(config) => {
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+                tracing::info!(path = %path.display(), "web configuration reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "invalid web configuration; keeping the previous one");
+            }
+        }
     }
 }
 

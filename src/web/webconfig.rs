@@ -543,7 +543,7 @@ mod prop_tests {
             let path = dir.path().join("web.yml");
             for text in [bytes, tokens.concat().into_bytes()] {
                 std::fs::write(&path, &text).unwrap();
-                let _ = load(&path);
+                let _ = load(&path, &mut super::Reader::default());
             }
         }
     }

@@ -175,6 +175,26 @@ fn json_logs() {
 }
 
 #[test]
+fn logfmt_lines_start_with_an_rfc3339_timestamp() {
+    let floor_ms =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let before = floor_ms(std::time::SystemTime::now());
+    let e = Exporter::start("services: []\n");
+    let after = floor_ms(std::time::SystemTime::now());
+    let line = e.log().lines().next().unwrap().to_string();
+    let re = regex::Regex::new(
+        r"^ts=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) level=info msg=listening ",
+    )
+    .unwrap();
+    let ts = &re.captures(&line).unwrap_or_else(|| panic!("{line}"))[1];
+    let at = floor_ms(humantime::parse_rfc3339(ts).unwrap());
+    assert!(
+        (before..=after).contains(&at),
+        "{before} <= {at} <= {after}"
+    );
+}
+
+#[test]
 fn unbindable_address_is_an_error() {
     let (code, _, err) = run_bin(&[
         "--config.file",

@@ -225,6 +225,10 @@ fn fifo_among_service_files_is_skipped_and_counted() {
     // The FIFO, the symlink loop and the device, once each.
     assert_eq!(e.value("vitals_service_file_read_errors_total"), Some(3.0));
     let stuck = sd.path().join("stuck.json");
+    // stderr is read by another thread: the lines may trail the metrics.
+    wait_for("refusals logged", Duration::from_secs(10), || {
+        e.log().matches("cannot read service file; skipped").count() == 3
+    });
     let log = e.log();
     assert!(
         log.lines().any(|l| l.contains(&stuck.display().to_string())

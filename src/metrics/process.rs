@@ -17,10 +17,6 @@ pub struct ProcessCollector {
 impl ProcessCollector {
     /// Reads the constants the per-scrape figures need.
     pub fn new() -> Self {
-        // SAFETY: sysconf only reads a system constant.
-        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        // SAFETY: as above.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         let boot_time = std::fs::read_to_string("/proc/stat")
             .ok()
             .and_then(|s| {
@@ -30,8 +26,8 @@ impl ProcessCollector {
             })
             .unwrap_or(0.0);
         ProcessCollector {
-            ticks_per_second: if ticks > 0 { ticks as f64 } else { 100.0 },
-            page_size: if page > 0 { page as f64 } else { 4096.0 },
+            ticks_per_second: rustix::param::clock_ticks_per_second() as f64,
+            page_size: rustix::param::page_size() as f64,
             boot_time,
         }
     }
@@ -131,5 +127,29 @@ impl Collector for ProcessCollector {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProcessCollector;
+
+    #[test]
+    fn constants_match_getconf() {
+        let getconf = |name: &str| -> f64 {
+            let out = std::process::Command::new("getconf")
+                .arg(name)
+                .output()
+                .expect("getconf");
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .expect(name)
+        };
+        let c = ProcessCollector::new();
+        assert_eq!(
+            (c.ticks_per_second, c.page_size),
+            (getconf("CLK_TCK"), getconf("PAGESIZE"))
+        );
     }
 }

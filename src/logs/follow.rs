@@ -22,6 +22,7 @@ use memchr::{memchr, memchr_iter, memrchr};
 use super::checkpoint::{self, read_head, FileId, Fingerprint, Saved};
 use super::config::{LogSource, StartAt, WatchMode};
 use super::matcher::{for_each_matching_line, LevelMatcher};
+use super::open::open_regular;
 use crate::metrics::logs::LogMetrics;
 
 /// Bytes asked of one `read`.
@@ -567,7 +568,7 @@ impl Follower {
 
     /// Starts following the file at `path`; returns its identity.
     fn open(&mut self, path: &Path) -> Option<FileId> {
-        let file = match File::open(path) {
+        let (file, meta) = match open_regular(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
@@ -578,7 +579,6 @@ impl Follower {
         if self.unreadable.remove(path) {
             tracing::info!(log = %self.source.name, path = %path.display(), "log file readable again");
         }
-        let meta = file.metadata().ok()?;
         let id = FileId::of(&meta);
         if self.files.iter().any(|t| t.id == id) {
             return Some(id);
@@ -633,10 +633,11 @@ impl Follower {
                 if !meta.is_file() || FileId::of(&meta) != id {
                     continue;
                 }
-                let Ok(file) = File::open(e.path()) else {
+                let Ok((file, meta)) = open_regular(&e.path()) else {
                     break;
                 };
-                if Fingerprint::read(&file, s.fingerprint.len).ok() != Some(s.fingerprint)
+                if FileId::of(&meta) != id
+                    || Fingerprint::read(&file, s.fingerprint.len).ok() != Some(s.fingerprint)
                     || meta.len() < s.offset
                 {
                     break;
@@ -791,10 +792,12 @@ impl Follower {
             if !meta.is_file() || meta.len() < t.pos || self.files.iter().any(|f| f.id == id) {
                 continue;
             }
-            let Ok(file) = File::open(e.path()) else {
+            let Ok((file, meta)) = open_regular(&e.path()) else {
                 continue;
             };
-            if Fingerprint::read(&file, t.fingerprint.len).ok() != Some(t.fingerprint) {
+            if FileId::of(&meta) != id
+                || Fingerprint::read(&file, t.fingerprint.len).ok() != Some(t.fingerprint)
+            {
                 continue;
             }
             let mtime = meta.modified().unwrap_or(std::time::UNIX_EPOCH);

@@ -1,0 +1,110 @@
+//! The follower against a hostile filesystem: FIFOs, pseudo files, banners,
+//! copies into existing files. The real binary, real files, real inotify;
+//! exact counts.
+
+mod common;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+fn append(path: &Path, bytes: &[u8]) {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+fn series(level: &str) -> String {
+    format!("vitals_log_lines_total{{log=\"app\",level=\"{level}\"}}")
+}
+
+/// Waits until the error/warning/other counts of log `app` are exactly `want`.
+fn wait_levels(e: &Exporter, want: (u64, u64, u64)) {
+    let get = || {
+        let m = e.metrics();
+        let v = |l: &str| sample(&m, &series(l)).unwrap_or(-1.0) as u64;
+        (v("error"), v("warning"), v("other"))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if get() == want {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("levels {:?}, want {want:?}\nlog:\n{}", get(), e.log());
+}
+
+#[test]
+fn fifo_swapped_onto_a_followed_name_never_blocks_the_follower() {
+    let d = tempfile::tempdir().unwrap();
+    let other = d.path().join("other.log");
+    let app = d.path().join("app.log");
+    std::fs::write(&other, "").unwrap();
+    std::fs::write(&app, "").unwrap();
+    let mut e = Exporter::start(&format!(
+        "logs:\n  - name: app\n    paths: ['{}/*.log']\n",
+        d.path().display()
+    ));
+    append(&other, b"ERROR 1\nERROR 2\n");
+    wait_levels(&e, (2, 0, 0));
+    // Swap a fresh regular file and a FIFO onto the followed name as fast
+    // as possible: a rescan that stats the regular file then opens the
+    // FIFO blocked the thread in open(2) for good.
+    let (reg, fifo) = (d.path().join("r.tmp"), d.path().join("f.tmp"));
+    for _ in 0..2000 {
+        std::fs::write(&reg, "").unwrap();
+        std::fs::rename(&reg, &app).unwrap();
+        mkfifo(&fifo);
+        std::fs::rename(&fifo, &app).unwrap();
+    }
+    append(&other, b"ERROR 3\nWARNING 4\nINFO 5\n");
+    wait_levels(&e, (3, 1, 1));
+    assert!(e.stop().success());
+}
+
+#[test]
+fn proc_and_sys_files_are_refused_not_reread() {
+    let d = tempfile::tempdir().unwrap();
+    let app = d.path().join("app.log");
+    std::fs::write(&app, "").unwrap();
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: app\n    paths: ['/proc/self/status', '{}']\n    poll_interval: 100ms\n",
+        app.display()
+    ));
+    append(&app, b"INFO x\n");
+    wait_levels(&e, (0, 0, 1));
+    // Each poll retries the open and counts the refusal: three polls after
+    // the line above, nothing of /proc/self/status was counted.
+    wait_for("three refused opens", Duration::from_secs(20), || {
+        e.value("vitals_log_read_errors_total{log=\"app\"}")
+            .is_some_and(|v| v >= 3.0)
+    });
+    wait_levels(&e, (0, 0, 1));
+    assert_eq!(
+        e.value("vitals_log_read_bytes_total{log=\"app\"}"),
+        Some(7.0)
+    );
+    assert_eq!(e.value("vitals_log_files_followed{log=\"app\"}"), Some(1.0));
+    assert_eq!(
+        e.log()
+            .matches("a pseudo file on procfs: its size does not describe its content")
+            .count(),
+        1,
+        "{}",
+        e.log()
+    );
+}

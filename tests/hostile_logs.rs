@@ -108,3 +108,36 @@ fn proc_and_sys_files_are_refused_not_reread() {
         e.log()
     );
 }
+
+#[test]
+fn empty_line_pattern_counts_lines_not_reads() {
+    let d = tempfile::tempdir().unwrap();
+    let app = d.path().join("app.log");
+    std::fs::write(&app, "").unwrap();
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: app\n    paths: ['{}']\n    patterns:\n      - {{name: empty, regex: '^$'}}\n      - {{name: end, regex: '$'}}\n",
+        app.display()
+    ));
+    let mut f = OpenOptions::new().append(true).open(&app).unwrap();
+    // One write(2) per line, then per byte, then all at once: each read
+    // the follower makes ends after a `\n`, where `^$` used to match.
+    for i in 0..300 {
+        f.write_all(format!("line {i}\n").as_bytes()).unwrap();
+    }
+    for b in b"a\r\n\nb\r\n\r\n" {
+        f.write_all(&[*b]).unwrap();
+    }
+    f.write_all("x\n".repeat(500).as_bytes()).unwrap();
+    f.write_all(b"\n\nlast\n").unwrap();
+    wait_levels(&e, (0, 0, 300 + 4 + 500 + 3));
+    let m = e.metrics();
+    let v = |p: &str| {
+        sample(
+            &m,
+            &format!("vitals_log_pattern_matches_total{{log=\"app\",pattern=\"{p}\"}}"),
+        )
+    };
+    // `\r\n` ends a line too: "\r\n" is an empty line.
+    assert_eq!(v("empty"), Some(4.0));
+    assert_eq!(v("end"), Some(807.0));
+}

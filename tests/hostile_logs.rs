@@ -141,3 +141,141 @@ fn empty_line_pattern_counts_lines_not_reads() {
     assert_eq!(v("empty"), Some(4.0));
     assert_eq!(v("end"), Some(807.0));
 }
+
+/// A fixed head longer than the 256 bytes once fingerprinted: every
+/// generation of the file starts with the same bytes.
+fn banner() -> String {
+    format!(
+        "# app v1.2.3 started; columns: {}\n",
+        "ts level msg ".repeat(30)
+    )
+}
+
+fn error_lines(from: u64, n: u64) -> String {
+    (from..from + n)
+        .map(|i| format!("ERROR line {i}\n"))
+        .collect()
+}
+
+fn open_append(path: &Path) -> std::fs::File {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
+/// logrotate's copytruncate: copy (into a new or an existing file, as `cp`
+/// does), then truncate the live file under its writer.
+fn copytruncate(log: &Path, copy: &Path) {
+    std::fs::copy(log, copy).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
+#[test]
+fn copytruncate_of_a_file_with_a_banner_while_running() {
+    for watch in ["poll", "inotify"] {
+        let d = tempfile::tempdir().unwrap();
+        let app = d.path().join("app.log");
+        let mut w = open_append(&app);
+        w.write_all(banner().as_bytes()).unwrap();
+        let e = Exporter::start(&format!(
+            "logs:\n  - name: app\n    paths: ['{}']\n    watch: {watch}\n    poll_interval: 500ms\n",
+            app.display()
+        ));
+        w.write_all(error_lines(0, 50).as_bytes()).unwrap();
+        wait_levels(&e, (50, 0, 0));
+        // Written after the last read: only the copy will have them. The
+        // writer then starts the file over with its banner and outgrows
+        // the old size before the next poll: same head, same or more bytes.
+        w.write_all(error_lines(50, 20).as_bytes()).unwrap();
+        copytruncate(&app, &d.path().join("app.log.1"));
+        w.write_all(banner().as_bytes()).unwrap();
+        w.write_all(error_lines(70, 60).as_bytes()).unwrap();
+        wait_levels(&e, (130, 0, 1));
+        assert_eq!(
+            e.value("vitals_log_truncations_total{log=\"app\"}"),
+            Some(1.0),
+            "{watch}"
+        );
+    }
+}
+
+#[test]
+fn copytruncate_while_stopped_resumes_from_the_copy() {
+    for banner_head in [false, true] {
+        for glob in ["app.log", "app.log*"] {
+            let d = tempfile::tempdir().unwrap();
+            let storage = tempfile::tempdir().unwrap();
+            let app = d.path().join("app.log");
+            let head = if banner_head { banner() } else { String::new() };
+            let mut w = open_append(&app);
+            w.write_all(head.as_bytes()).unwrap();
+            let cfg = format!(
+                "logs:\n  - name: app\n    paths: ['{}/{glob}']\n",
+                d.path().display()
+            );
+            let args = ["--storage.path", storage.path().to_str().unwrap()];
+            let mut e = Exporter::start_with(&cfg, &args, tempfile::tempdir().unwrap());
+            w.write_all(error_lines(0, 50).as_bytes()).unwrap();
+            wait_levels(&e, (50, 0, 0));
+            assert!(e.stop().success());
+            // While stopped: more lines, copytruncate, a new generation.
+            w.write_all(error_lines(50, 30).as_bytes()).unwrap();
+            copytruncate(&app, &d.path().join("app.log.1"));
+            w.write_all(head.as_bytes()).unwrap();
+            w.write_all(error_lines(80, 40).as_bytes()).unwrap();
+            let e = Exporter::start_with(&cfg, &args, tempfile::tempdir().unwrap());
+            let what = format!("banner {banner_head}, glob {glob}");
+            wait_levels(&e, (70, 0, u64::from(banner_head)));
+            assert_eq!(
+                e.value("vitals_log_truncations_total{log=\"app\"}"),
+                Some(1.0),
+                "{what}"
+            );
+            // Nothing more arrives later (e.g. the copy read again).
+            w.write_all(b"WARNING sync\n").unwrap();
+            wait_levels(&e, (70, 1, u64::from(banner_head)));
+        }
+    }
+}
+
+#[test]
+fn copy_into_an_existing_file_then_truncate() {
+    for glob in ["app.log", "app.log*"] {
+        let d = tempfile::tempdir().unwrap();
+        let app = d.path().join("app.log");
+        let copy = d.path().join("app.log.1");
+        let mut w = open_append(&app);
+        let e = Exporter::start(&format!(
+            "logs:\n  - name: app\n    paths: ['{}/{glob}']\n",
+            d.path().display()
+        ));
+        let mut written = 0;
+        for round in 0..20 {
+            w.write_all(error_lines(written, 100).as_bytes()).unwrap();
+            written += 100;
+            // The follower must have seen the generation (see README).
+            wait_levels(&e, (written, 0, 0));
+            w.write_all(error_lines(written, 10).as_bytes()).unwrap();
+            written += 10;
+            // `cp` over the copy of the previous round: same inode.
+            let before = std::fs::metadata(&copy).ok().map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                m.ino()
+            });
+            copytruncate(&app, &copy);
+            if round > 0 {
+                use std::os::unix::fs::MetadataExt;
+                assert_eq!(before, Some(std::fs::metadata(&copy).unwrap().ino()));
+            }
+        }
+        e.wait_value("vitals_log_truncations_total{log=\"app\"}", 20.0);
+        wait_levels(&e, (written, 0, 0));
+    }
+}

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use memchr::{memchr, memchr_iter, memrchr};
 
-use super::checkpoint::{self, read_head, FileId, Fingerprint, Saved};
+use super::checkpoint::{self, read_exact_at, read_head, FileId, Fingerprint, Saved};
 use super::config::{LogSource, StartAt, WatchMode};
 use super::matcher::{LevelMatcher, LinePattern};
 use super::open::open_regular;
@@ -73,9 +73,90 @@ struct Tracked {
     /// Bytes of the current incomplete line (at most `max_line_bytes`).
     pending: Vec<u8>,
     state: LineState,
+    /// The file head.
     fingerprint: Fingerprint,
+    /// The last bytes read (at most [`Fingerprint::MAX_LEN`], ending at
+    /// `pos`): a file truncated and rewritten past `pos` no longer has
+    /// them there, even when its head never changes (a banner).
+    recent: Vec<u8>,
+    /// Fingerprint of the bytes ending at `line_start`: saved with it, it
+    /// tells at restart whether the file still has the bytes we read.
+    tail: Fingerprint,
+    /// A copy made by copytruncate, found and read through the file it was
+    /// copied from: never read on its own (its bytes were counted there).
+    copy: bool,
+    /// Modification time at the last read (seconds, nanoseconds): a file
+    /// rewritten to exactly the size we read differs only there.
+    mtime: (i64, i64),
     /// Since when the path no longer leads to this file.
     detached: Option<Instant>,
+}
+
+impl Tracked {
+    /// A file read from its start.
+    fn new(id: FileId, path: PathBuf, file: File, fingerprint: Fingerprint) -> Self {
+        Tracked {
+            id,
+            path,
+            file,
+            pos: 0,
+            line_start: 0,
+            pending: Vec::new(),
+            state: LineState::Normal,
+            fingerprint,
+            recent: Vec::with_capacity(Fingerprint::MAX_LEN as usize),
+            tail: Fingerprint::of(&[]),
+            copy: false,
+            mtime: (0, 0),
+            detached: None,
+        }
+    }
+
+    /// Continues at `offset`, the start of a line.
+    fn resume_at(&mut self, offset: u64) {
+        self.pos = offset;
+        self.line_start = offset;
+        let k = offset.min(Fingerprint::MAX_LEN) as usize;
+        self.recent.resize(k, 0);
+        let n = read_exact_at(&self.file, &mut self.recent, offset - k as u64).unwrap_or(0);
+        self.recent.truncate(n);
+        self.tail = Fingerprint::of(&self.recent);
+    }
+
+    /// Remembers the last bytes of `data` (just read at the old `pos`), and
+    /// the tail when a line ends at `data[line_end]`.
+    fn remember(&mut self, data: &[u8], line_end: Option<usize>) {
+        const K: usize = Fingerprint::MAX_LEN as usize;
+        if let Some(j) = line_end {
+            let upto = &data[..=j];
+            self.tail = if upto.len() >= K {
+                Fingerprint::of(&upto[upto.len() - K..])
+            } else {
+                let mut w = [0u8; K];
+                let from = (K - upto.len()).min(self.recent.len());
+                w[..from].copy_from_slice(&self.recent[self.recent.len() - from..]);
+                w[from..from + upto.len()].copy_from_slice(upto);
+                Fingerprint::of(&w[..from + upto.len()])
+            };
+        }
+        if data.len() >= K {
+            self.recent.clear();
+            self.recent.extend_from_slice(&data[data.len() - K..]);
+        } else {
+            let drop = (self.recent.len() + data.len()).saturating_sub(K);
+            self.recent.drain(..drop);
+            self.recent.extend_from_slice(data);
+        }
+    }
+
+    /// Whether the file still holds the bytes we read last, before `pos`
+    /// (a failed read proves nothing: then it is taken as intact).
+    fn intact(&self) -> bool {
+        let mut buf = [0u8; Fingerprint::MAX_LEN as usize];
+        let k = self.recent.len();
+        read_exact_at(&self.file, &mut buf[..k], self.pos - k as u64)
+            .map_or(true, |n| buf[..n] == self.recent[..])
+    }
 }
 
 /// Counting state shared by every file of the log.
@@ -127,7 +208,11 @@ impl Scanner {
 
     /// Feeds bytes read at the end of `t`.
     fn feed(&mut self, t: &mut Tracked, data: &[u8]) {
-        let at = t.pos;
+        let line_end = memrchr(b'\n', data);
+        if let Some(j) = line_end {
+            t.line_start = t.pos + j as u64 + 1;
+        }
+        t.remember(data, line_end);
         t.pos += data.len() as u64;
         let mut rest = data;
         if !t.pending.is_empty() || t.state != LineState::Normal {
@@ -145,9 +230,6 @@ impl Scanner {
                 self.append(t, &rest[j + 1..]);
             }
             None => self.append(t, rest),
-        }
-        if let Some(j) = memrchr(b'\n', data) {
-            t.line_start = at + j as u64 + 1;
         }
     }
 
@@ -200,13 +282,7 @@ impl Scanner {
                 // Truncated and rewritten while we read (copytruncate under a
                 // busy writer): these bytes may be the new content. Drop
                 // them; the truncation check reads the old ones from the copy.
-                Ok(_)
-                    if t.fingerprint.len > 0
-                        && Fingerprint::read(&t.file, t.fingerprint.len).ok()
-                            != Some(t.fingerprint) =>
-                {
-                    break Ok(total)
-                }
+                Ok(_) if !t.intact() => break Ok(total),
                 Ok(n) => {
                     total += n as u64;
                     self.bytes_read += n as u64;
@@ -478,6 +554,7 @@ impl Follower {
                     Saved {
                         offset: t.line_start,
                         fingerprint: t.fingerprint,
+                        tail: t.tail,
                         path: t.path.clone(),
                     },
                 )
@@ -585,30 +662,32 @@ impl Follower {
         }
         let size = meta.len();
         let head = Fingerprint::read(&file, Fingerprint::MAX_LEN).ok()?;
-        let mut t = Tracked {
-            id,
-            path: path.to_path_buf(),
-            file,
-            pos: 0,
-            line_start: 0,
-            pending: Vec::new(),
-            state: LineState::Normal,
-            fingerprint: head,
-            detached: None,
-        };
+        let mut t = Tracked::new(id, path.to_path_buf(), file, head);
         if let Some(s) = self.saved.remove(&id) {
             let same = Fingerprint::read(&t.file, s.fingerprint.len).ok() == Some(s.fingerprint);
-            if same && size >= s.offset {
-                t.pos = s.offset;
-                t.line_start = s.offset;
+            if same && size >= s.offset && s.tail.ends_at(&t.file, s.offset) {
+                t.resume_at(s.offset);
             } else {
                 self.scanner.metrics.truncated();
                 tracing::info!(log = %self.source.name, path = %path.display(), "file truncated or replaced while stopped; reading from its start");
+                // copytruncate while stopped: the rest may be in the copy.
+                if let Some((copy_path, file, copy_id)) =
+                    self.find_copy(path, s.fingerprint, s.offset, s.tail)
+                {
+                    let mut c = Tracked::new(copy_id, copy_path, file, s.fingerprint);
+                    c.resume_at(s.offset);
+                    self.read_copy(c);
+                }
             }
+        } else if (self.started || self.resumed) && self.is_copy(&t, size) {
+            // Seen before the truncation of its original: its bytes are
+            // counted there (and the rest read from here when it truncates).
+            tracing::info!(log = %self.source.name, path = %path.display(), "a copy of a followed file (copytruncate); not read on its own");
+            t.copy = true;
+            t.resume_at(size);
         } else if !self.started && !self.resumed && self.source.start_at == StartAt::End && size > 0
         {
-            t.pos = size;
-            t.line_start = size;
+            t.resume_at(size);
             let mut last = [0u8; 1];
             if t.file.read_at(&mut last, size - 1).ok() == Some(1) && last[0] != b'\n' {
                 t.state = LineState::Skip;
@@ -639,21 +718,15 @@ impl Follower {
                 if FileId::of(&meta) != id
                     || Fingerprint::read(&file, s.fingerprint.len).ok() != Some(s.fingerprint)
                     || meta.len() < s.offset
+                    || !s.tail.ends_at(&file, s.offset)
                 {
                     break;
                 }
                 tracing::info!(log = %self.source.name, path = %e.path().display(), "reading the rest of a file rotated while stopped");
-                self.files.push(Tracked {
-                    id,
-                    path: e.path(),
-                    file,
-                    pos: s.offset,
-                    line_start: s.offset,
-                    pending: Vec::new(),
-                    state: LineState::Normal,
-                    fingerprint: s.fingerprint,
-                    detached: Some(Instant::now()),
-                });
+                let mut t = Tracked::new(id, e.path(), file, s.fingerprint);
+                t.resume_at(s.offset);
+                t.detached = Some(Instant::now());
+                self.files.push(t);
                 break;
             }
         }
@@ -690,16 +763,28 @@ impl Follower {
 
     /// Reads file `i` to EOF, handling truncation first; returns (bytes read, size).
     fn read_one(&mut self, i: usize) -> (u64, u64) {
+        use std::os::unix::fs::MetadataExt;
         let t = &mut self.files[i];
-        let size = match t.file.metadata() {
-            Ok(m) => m.len(),
+        let (size, mtime) = match t.file.metadata() {
+            Ok(m) => (m.len(), (m.mtime(), m.mtime_nsec())),
             Err(e) => {
                 tracing::warn!(log = %self.source.name, path = %t.path.display(), error = %e, "stat failed");
                 self.scanner.metrics.read_failed();
                 return (0, 0);
             }
         };
-        if size != t.pos && self.truncated(i, size) {
+        if t.copy {
+            // Rewritten in place by the next `cp` (same inode): its bytes
+            // are those of the live file, read there or when it truncates.
+            if size != t.pos {
+                t.resume_at(size);
+                self.dirty = true;
+            }
+            return (0, size);
+        }
+        let changed = size != t.pos || mtime != t.mtime;
+        t.mtime = mtime;
+        if changed && self.truncated(i, size) {
             self.handle_truncation(i);
         }
         let t = &mut self.files[i];
@@ -726,7 +811,8 @@ impl Follower {
         };
         let head = &buf[..n];
         let old_len = t.fingerprint.len as usize;
-        if head.len() < old_len || Fingerprint::of(&head[..old_len]) != t.fingerprint {
+        if head.len() < old_len || Fingerprint::of(&head[..old_len]) != t.fingerprint || !t.intact()
+        {
             return true;
         }
         if head.len() > old_len {
@@ -739,48 +825,96 @@ impl Follower {
     /// copy; read them there, then restart the file from its beginning.
     fn handle_truncation(&mut self, i: usize) {
         self.scanner.metrics.truncated();
-        let copy = self.find_copy(i);
-        let t = &mut self.files[i];
+        let t = &self.files[i];
+        let copy = self.find_copy(&t.path, t.fingerprint, t.line_start, t.tail);
         tracing::info!(log = %self.source.name, path = %t.path.display(), copy = ?copy.as_ref().map(|c| c.0.display().to_string()), "file truncated; reading from its start");
         if let Some((copy_path, file, id)) = copy {
             // The copy holds the same bytes we read, then the rest.
-            let mut c = Tracked {
-                id,
-                path: copy_path,
-                file,
-                pos: t.pos,
-                line_start: t.line_start,
-                pending: std::mem::take(&mut t.pending),
-                state: t.state,
-                fingerprint: t.fingerprint,
-                detached: Some(Instant::now()),
-            };
-            if let Err(e) = self.scanner.drain(&mut c) {
-                tracing::warn!(log = %self.source.name, path = %c.path.display(), error = %e, "reading the copy failed");
-            }
-            self.scanner.finish_line(&mut c);
-            // Keep the copy known so a glob that matches it does not read it again.
-            if let Ok(m) = c.file.metadata() {
-                c.pos = m.len();
-                c.line_start = m.len();
-            }
-            self.files.push(c);
+            let t = &mut self.files[i];
+            let mut c = Tracked::new(id, copy_path, file, t.fingerprint);
+            c.pos = t.pos;
+            c.line_start = t.line_start;
+            c.pending = std::mem::take(&mut t.pending);
+            c.state = t.state;
+            c.recent.clone_from(&t.recent);
+            c.tail = t.tail;
+            self.read_copy(c);
         }
         let t = &mut self.files[i];
         self.scanner.finish_line(t);
-        t.pos = 0;
-        t.line_start = 0;
+        t.resume_at(0);
         t.fingerprint = Fingerprint::read(&t.file, Fingerprint::MAX_LEN).unwrap_or_default();
         self.dirty = true;
     }
 
-    /// A sibling named like file `i` plus a suffix (`app.log.1`,
-    /// `app.log-20260101`) with the head we fingerprinted and at least the
-    /// bytes we read: the copy that copytruncate made.
-    fn find_copy(&self, i: usize) -> Option<(PathBuf, File, FileId)> {
-        let t = &self.files[i];
-        let dir = t.path.parent()?;
-        let name = t.path.file_name()?.to_string_lossy().into_owned();
+    /// Reads copy `c` from its position to its end, then keeps it known at
+    /// its end: a glob that matches it must not read it again.
+    fn read_copy(&mut self, mut c: Tracked) {
+        if let Err(e) = self.scanner.drain(&mut c) {
+            tracing::warn!(log = %self.source.name, path = %c.path.display(), error = %e, "reading the copy failed");
+        }
+        self.scanner.finish_line(&mut c);
+        if let Ok(m) = c.file.metadata() {
+            c.resume_at(m.len());
+        }
+        c.fingerprint = Fingerprint::read(&c.file, Fingerprint::MAX_LEN).unwrap_or_default();
+        c.copy = true;
+        self.saved.remove(&c.id);
+        self.dirty = true;
+        match self.files.iter_mut().find(|f| f.id == c.id) {
+            Some(known) => {
+                c.path = std::mem::take(&mut known.path);
+                c.detached = known.detached;
+                *known = c;
+            }
+            None => {
+                c.detached = Some(Instant::now());
+                self.files.push(c);
+            }
+        }
+    }
+
+    /// Whether new file `c` (of `size` bytes) is a copy of a followed file:
+    /// named like it plus a suffix, with its head, and with the bytes we
+    /// read last from it (or, shorter, with the same bytes as it so far).
+    fn is_copy(&self, c: &Tracked, size: u64) -> bool {
+        let (Some(dir), Some(name)) = (c.path.parent(), c.path.file_name()) else {
+            return false;
+        };
+        let name = name.to_string_lossy();
+        self.files.iter().any(|live| {
+            let live_name = live.path.file_name().unwrap_or_default().to_string_lossy();
+            !live.copy
+                && live.pos > 0
+                && live.path.parent() == Some(dir)
+                && name != live_name
+                && name.starts_with(&*live_name)
+                && Fingerprint::read(&c.file, live.fingerprint.len).ok() == Some(live.fingerprint)
+                && if size >= live.pos {
+                    Fingerprint::of(&live.recent).ends_at(&c.file, live.pos)
+                } else {
+                    let mut buf = [0u8; Fingerprint::MAX_LEN as usize];
+                    let k = size.min(Fingerprint::MAX_LEN) as usize;
+                    read_exact_at(&live.file, &mut buf[..k], size - k as u64).ok() == Some(k)
+                        && Fingerprint::of(&buf[..k]).ends_at(&c.file, size)
+                }
+        })
+    }
+
+    /// A sibling named like `path` plus a suffix (`app.log.1`,
+    /// `app.log-20260101`) with the same `head` and, ending at offset `end`,
+    /// the same `tail` bytes: the copy that copytruncate made of the file
+    /// we read up to `end`. A known copy may have been copied into again
+    /// (`cp` over an existing file keeps its inode).
+    fn find_copy(
+        &self,
+        path: &Path,
+        head: Fingerprint,
+        end: u64,
+        tail: Fingerprint,
+    ) -> Option<(PathBuf, File, FileId)> {
+        let dir = path.parent()?;
+        let name = path.file_name()?.to_string_lossy().into_owned();
         let mut best: Option<(std::time::SystemTime, PathBuf, File, FileId)> = None;
         for e in std::fs::read_dir(dir).ok()?.flatten() {
             let fname = e.file_name().to_string_lossy().into_owned();
@@ -789,14 +923,18 @@ impl Follower {
             }
             let Ok(meta) = e.metadata() else { continue };
             let id = FileId::of(&meta);
-            if !meta.is_file() || meta.len() < t.pos || self.files.iter().any(|f| f.id == id) {
+            if !meta.is_file()
+                || meta.len() < end
+                || self.files.iter().any(|f| f.id == id && !f.copy)
+            {
                 continue;
             }
             let Ok((file, meta)) = open_regular(&e.path()) else {
                 continue;
             };
             if FileId::of(&meta) != id
-                || Fingerprint::read(&file, t.fingerprint.len).ok() != Some(t.fingerprint)
+                || Fingerprint::read(&file, head.len).ok() != Some(head)
+                || !tail.ends_at(&file, end)
             {
                 continue;
             }
@@ -851,20 +989,24 @@ mod tests {
         let metrics = crate::metrics::Metrics::new();
         let mut f = Follower::new(source.clone(), metrics.log(source), None);
         let file = tempfile::tempfile().unwrap();
-        let mut t = Tracked {
-            id: FileId { dev: 0, ino: 0 },
-            path: PathBuf::new(),
+        let mut t = Tracked::new(
+            FileId { dev: 0, ino: 0 },
+            PathBuf::new(),
             file,
-            pos: 0,
-            line_start: 0,
-            pending: Vec::new(),
-            state: LineState::Normal,
-            fingerprint: Fingerprint::default(),
-            detached: None,
-        };
+            Fingerprint::default(),
+        );
         for c in chunks {
             f.scanner.feed(&mut t, c);
         }
+        // What truncation checks and checkpoints compare with the file.
+        let input = chunks.concat();
+        let k = Fingerprint::MAX_LEN as usize;
+        assert_eq!(t.recent, input[input.len().saturating_sub(k)..]);
+        let upto = &input[..t.line_start as usize];
+        assert_eq!(
+            t.tail,
+            Fingerprint::of(&upto[upto.len().saturating_sub(k)..])
+        );
         f.scanner.finish_line(&mut t);
         counts(&metrics.encode(false))
     }
@@ -969,6 +1111,9 @@ mod tests {
             b"x\ny\n",
             b"ERROR x\r\nWARN y\n\nx \n y\n",
             b"a line much longer than sixteen bytes ERROR\nshort\n",
+            "a line longer than the 256 bytes remembered "
+                .repeat(7)
+                .as_bytes(),
             b"unterminated x",
         ] {
             check_every_split(&source, fixed);

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! # vitals_exporter positions v2
-//! <dev> <inode> <offset> <head-length> <head-hash> <tail-length> <tail-hash> <path>
+//! <dev> <inode> <offset> <head-length> <head-hash> <tail-length> <tail-hash> <copy> <path>
 //! ```
 //!
 //! A v1 file (no tail) is still read: its positions are checked by head only.
@@ -119,6 +119,9 @@ pub struct Saved {
     pub fingerprint: Fingerprint,
     /// The bytes just before `offset` (empty from a v1 file).
     pub tail: Fingerprint,
+    /// A copy made by copytruncate, whose bytes were read through the file
+    /// it was copied from.
+    pub copy: bool,
     /// Where the file was (to find it if it was rotated while we were down).
     pub path: PathBuf,
 }
@@ -174,20 +177,21 @@ pub fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointError> {
     let mut out = HashMap::new();
     for (i, line) in lines.enumerate() {
         let n = i + 2;
-        let mut f = line.splitn(if v1 { 6 } else { 8 }, ' ');
+        let mut f = line.splitn(if v1 { 6 } else { 9 }, ' ');
         let mut num = |radix: u32| {
             f.next()
                 .and_then(|v| u64::from_str_radix(v, radix).ok())
                 .ok_or_else(|| corrupt(n, "bad number"))
         };
         let (dev, ino, offset, len, hash) = (num(10)?, num(10)?, num(10)?, num(10)?, num(16)?);
-        let tail = if v1 {
-            Fingerprint::default()
+        let (tail, copy) = if v1 {
+            (Fingerprint::default(), false)
         } else {
-            Fingerprint {
+            let tail = Fingerprint {
                 len: num(10)?,
                 hash: num(16)?,
-            }
+            };
+            (tail, num(10)? == 1)
         };
         let path = f.next().ok_or_else(|| corrupt(n, "missing path"))?;
         out.insert(
@@ -196,6 +200,7 @@ pub fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointError> {
                 offset,
                 fingerprint: Fingerprint { len, hash },
                 tail,
+                copy,
                 path: PathBuf::from(unescape(path)),
             },
         );
@@ -219,7 +224,7 @@ pub fn save<'a>(
         use std::fmt::Write as _;
         let _ = writeln!(
             text,
-            "{} {} {} {} {:x} {} {:x} {}",
+            "{} {} {} {} {:x} {} {:x} {} {}",
             id.dev,
             id.ino,
             s.offset,
@@ -227,6 +232,7 @@ pub fn save<'a>(
             s.fingerprint.hash,
             s.tail.len,
             s.tail.hash,
+            u8::from(s.copy),
             escape(&s.path.to_string_lossy())
         );
     }
@@ -276,6 +282,7 @@ mod tests {
             offset: 42,
             fingerprint: Fingerprint::of(b"hello"),
             tail: Fingerprint::of(b"lo"),
+            copy: true,
             path: PathBuf::from("/var/log/odd name\nwith newline\\.log"),
         };
         let id = FileId { dev: 1, ino: 2 };
@@ -297,6 +304,7 @@ mod tests {
                 offset: 42,
                 fingerprint: Fingerprint { len: 5, hash: 0xff },
                 tail: Fingerprint::default(),
+                copy: false,
                 path: PathBuf::from("/var/log/a b.log"),
             })
         );

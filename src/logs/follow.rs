@@ -555,6 +555,7 @@ impl Follower {
                         offset: t.line_start,
                         fingerprint: t.fingerprint,
                         tail: t.tail,
+                        copy: t.copy,
                         path: t.path.clone(),
                     },
                 )
@@ -665,7 +666,11 @@ impl Follower {
         let mut t = Tracked::new(id, path.to_path_buf(), file, head);
         if let Some(s) = self.saved.remove(&id) {
             let same = Fingerprint::read(&t.file, s.fingerprint.len).ok() == Some(s.fingerprint);
-            if same && size >= s.offset && s.tail.ends_at(&t.file, s.offset) {
+            if s.copy {
+                // Rewritten or not, its bytes are the original's.
+                t.copy = true;
+                t.resume_at(size);
+            } else if same && size >= s.offset && s.tail.ends_at(&t.file, s.offset) {
                 t.resume_at(s.offset);
             } else {
                 self.scanner.metrics.truncated();
@@ -679,12 +684,6 @@ impl Follower {
                     self.read_copy(c);
                 }
             }
-        } else if (self.started || self.resumed) && self.is_copy(&t, size) {
-            // Seen before the truncation of its original: its bytes are
-            // counted there (and the rest read from here when it truncates).
-            tracing::info!(log = %self.source.name, path = %path.display(), "a copy of a followed file (copytruncate); not read on its own");
-            t.copy = true;
-            t.resume_at(size);
         } else if !self.started && !self.resumed && self.source.start_at == StartAt::End && size > 0
         {
             t.resume_at(size);
@@ -703,6 +702,10 @@ impl Follower {
     /// find it by identity next to its old path and read what is left.
     fn recover_rotated_while_down(&mut self) {
         for (id, s) in std::mem::take(&mut self.saved) {
+            // A copy left alone is found again by the copytruncate it serves.
+            if s.copy {
+                continue;
+            }
             let Some(dir) = s.path.parent() else { continue };
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
@@ -773,6 +776,15 @@ impl Follower {
                 return (0, 0);
             }
         };
+        if t.pos == 0 && size > 0 && !t.copy && self.is_copy(&self.files[i], size) {
+            // Seen before the truncation of its original (maybe while `cp`
+            // still wrote it): its bytes are counted there, and the rest
+            // read from here when the original truncates.
+            let t = &mut self.files[i];
+            tracing::info!(log = %self.source.name, path = %t.path.display(), "a copy of a followed file (copytruncate); not read on its own");
+            t.copy = true;
+        }
+        let t = &mut self.files[i];
         if t.copy {
             // Rewritten in place by the next `cp` (same inode): its bytes
             // are those of the live file, read there or when it truncates.
@@ -905,7 +917,8 @@ impl Follower {
     /// `app.log-20260101`) with the same `head` and, ending at offset `end`,
     /// the same `tail` bytes: the copy that copytruncate made of the file
     /// we read up to `end`. A known copy may have been copied into again
-    /// (`cp` over an existing file keeps its inode).
+    /// (`cp` over an existing file keeps its inode), and a file found by a
+    /// glob but not read yet may be the copy.
     fn find_copy(
         &self,
         path: &Path,
@@ -925,7 +938,10 @@ impl Follower {
             let id = FileId::of(&meta);
             if !meta.is_file()
                 || meta.len() < end
-                || self.files.iter().any(|f| f.id == id && !f.copy)
+                || self
+                    .files
+                    .iter()
+                    .any(|f| f.id == id && !f.copy && f.pos > 0)
             {
                 continue;
             }

@@ -279,3 +279,32 @@ fn copy_into_an_existing_file_then_truncate() {
         wait_levels(&e, (written, 0, 0));
     }
 }
+
+#[test]
+fn devices_fifos_directories_and_nul_bytes_at_followed_names() {
+    let d = tempfile::tempdir().unwrap();
+    let app = d.path().join("app.log");
+    std::fs::write(&app, "").unwrap();
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: app\n    paths: ['{}/*.log']\n    poll_interval: 100ms\n",
+        d.path().display()
+    ));
+    // Appearing after the start, so read from their first byte if followed.
+    std::os::unix::fs::symlink("/dev/zero", d.path().join("zero.log")).unwrap();
+    mkfifo(&d.path().join("fifo.target"));
+    std::os::unix::fs::symlink(d.path().join("fifo.target"), d.path().join("fifo.log")).unwrap();
+    std::fs::create_dir(d.path().join("dir.log")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/status", d.path().join("proc.log")).unwrap();
+    append(&app, b"ERROR \0nul\0\n\0\0\0\nWARNING \xff\xfe\n");
+    wait_levels(&e, (1, 1, 1));
+    wait_for("three polls", Duration::from_secs(20), || {
+        e.value("vitals_log_read_errors_total{log=\"app\"}")
+            .is_some_and(|v| v >= 3.0)
+    });
+    wait_levels(&e, (1, 1, 1));
+    assert_eq!(e.value("vitals_log_files_followed{log=\"app\"}"), Some(1.0));
+    assert_eq!(
+        e.value("vitals_log_read_bytes_total{log=\"app\"}"),
+        Some(27.0)
+    );
+}

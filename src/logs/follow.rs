@@ -890,17 +890,18 @@ impl Follower {
     /// named like it plus a suffix, with its head, and with the bytes we
     /// read last from it (or, shorter, with the same bytes as it so far).
     fn is_copy(&self, c: &Tracked, size: u64) -> bool {
+        use std::os::unix::ffi::OsStrExt;
         let (Some(dir), Some(name)) = (c.path.parent(), c.path.file_name()) else {
             return false;
         };
-        let name = name.to_string_lossy();
+        let name = name.as_bytes();
         self.files.iter().any(|live| {
-            let live_name = live.path.file_name().unwrap_or_default().to_string_lossy();
+            let live_name = live.path.file_name().map_or(&[][..], |n| n.as_bytes());
             !live.copy
                 && live.pos > 0
+                && name.len() > live_name.len()
+                && name.starts_with(live_name)
                 && live.path.parent() == Some(dir)
-                && name != live_name
-                && name.starts_with(&*live_name)
                 && Fingerprint::read(&c.file, live.fingerprint.len).ok() == Some(live.fingerprint)
                 && if size >= live.pos {
                     Fingerprint::of(&live.recent).ends_at(&c.file, live.pos)

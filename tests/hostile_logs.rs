@@ -308,3 +308,30 @@ fn devices_fifos_directories_and_nul_bytes_at_followed_names() {
         Some(27.0)
     );
 }
+
+#[test]
+fn a_file_cut_at_a_line_end_is_read_on_from_there() {
+    let d = tempfile::tempdir().unwrap();
+    let app = d.path().join("app.log");
+    std::fs::write(&app, "").unwrap();
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: app\n    paths: ['{}']\n    watch: poll\n    poll_interval: 100ms\n",
+        app.display()
+    ));
+    let mut w = open_append(&app);
+    w.write_all(error_lines(0, 30).as_bytes()).unwrap();
+    wait_levels(&e, (30, 0, 0));
+    // The last two lines cut off, one new line: shorter than what was read.
+    let cut = error_lines(0, 28).len() as u64;
+    OpenOptions::new()
+        .write(true)
+        .open(&app)
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
+    w.write_all(b"WARNING new\n").unwrap();
+    wait_levels(&e, (30, 1, 0));
+    e.wait_value("vitals_log_truncations_total{log=\"app\"}", 1.0);
+    w.write_all(b"INFO sync\n").unwrap();
+    wait_levels(&e, (30, 1, 1));
+}

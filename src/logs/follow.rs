@@ -149,6 +149,33 @@ impl Tracked {
         }
     }
 
+    /// Where a file that was cut (`truncate -s` of its last lines, then
+    /// maybe written on) still holds what we read: the last line end up to
+    /// which it matches the bytes we remember, with the same head. `None`
+    /// when that is not among the last bytes we remember: then it may be a
+    /// new generation, read from its start.
+    fn kept_prefix(&self) -> Option<u64> {
+        let size = self.file.metadata().ok()?.len();
+        let start = self.pos - self.recent.len() as u64;
+        let end = size.min(self.pos);
+        if end <= start {
+            return None;
+        }
+        let mut buf = [0u8; Fingerprint::MAX_LEN as usize];
+        let n = read_exact_at(&self.file, &mut buf[..(end - start) as usize], start).ok()?;
+        let same = buf[..n]
+            .iter()
+            .zip(&self.recent)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let at = start + memrchr(b'\n', &self.recent[..same])? as u64 + 1;
+        // Bytes before `start` are checked by the head alone: it must fit.
+        let head_kept = start == 0
+            || (at >= self.fingerprint.len
+                && Fingerprint::read(&self.file, self.fingerprint.len).ok()? == self.fingerprint);
+        head_kept.then_some(at)
+    }
+
     /// Whether the file still holds the bytes we read last, before `pos`
     /// (a failed read proves nothing: then it is taken as intact).
     fn intact(&self) -> bool {
@@ -840,6 +867,7 @@ impl Follower {
         let t = &self.files[i];
         let copy = self.find_copy(&t.path, t.fingerprint, t.line_start, t.tail);
         tracing::info!(log = %self.source.name, path = %t.path.display(), copy = ?copy.as_ref().map(|c| c.0.display().to_string()), "file truncated; reading from its start");
+        let copied = copy.is_some();
         if let Some((copy_path, file, id)) = copy {
             // The copy holds the same bytes we read, then the rest.
             let t = &mut self.files[i];
@@ -854,7 +882,11 @@ impl Follower {
         }
         let t = &mut self.files[i];
         self.scanner.finish_line(t);
-        t.resume_at(0);
+        let kept = if copied { None } else { t.kept_prefix() };
+        if let Some(at) = kept {
+            tracing::info!(log = %self.source.name, path = %t.path.display(), offset = at, "file cut at a line end; reading on from there");
+        }
+        t.resume_at(kept.unwrap_or(0));
         t.fingerprint = Fingerprint::read(&t.file, Fingerprint::MAX_LEN).unwrap_or_default();
         self.dirty = true;
     }

@@ -1,6 +1,8 @@
 //! Randomized model test and stress test for the log follower: random
-//! sequences of writes, rotations, truncations, deletions and restarts
-//! against a model that knows how many lines of each level were written.
+//! sequences of writes, rotations (rename, copytruncate into a new or an
+//! existing copy, delete), FIFOs swapped onto the name, banners, and
+//! restarts around each rotation style, against a model that knows how many
+//! lines of each level were written.
 
 mod common;
 
@@ -47,12 +49,17 @@ struct Subject {
     written: u64,
     /// `written` when the current file was created.
     generation_start: u64,
+    /// Every generation of the file starts with the same long header line.
+    banner: bool,
 }
 
+/// A header longer than the 256 bytes of a head fingerprint.
+const BANNER: &str = "# app 1.0 started; columns: ts level seq text; ts level seq text; ts level seq text; ts level seq text; ts level seq text; ts level seq text; ts level seq text; ts level seq text; ts level seq text; ts level seq text; ts level seq text; ts level seq text\n";
+
 impl Subject {
-    fn new(dir: &Path) -> Subject {
+    fn new(dir: &Path, banner: bool) -> Subject {
         let log = dir.join("app.log");
-        Subject {
+        let mut s = Subject {
             writer: open_append(&log),
             dir: dir.to_path_buf(),
             log,
@@ -60,6 +67,26 @@ impl Subject {
             model: Model::default(),
             written: 0,
             generation_start: 0,
+            banner,
+        };
+        // Present before the first start: not counted (`start_at: end`).
+        if banner {
+            s.writer.write_all(BANNER.as_bytes()).unwrap();
+            s.written += BANNER.len() as u64;
+        }
+        s
+    }
+
+    /// A new generation of the file starts with the banner, a line of its
+    /// own, then a line naming the generation: a file of nothing but the
+    /// banner is byte for byte a prefix of every other generation, which
+    /// the follower takes for a copy of the live file (see the README).
+    fn start_generation(&mut self) {
+        if self.banner {
+            let head = format!("{BANNER}ts INFO generation {}\n", self.written);
+            self.writer.write_all(head.as_bytes()).unwrap();
+            self.written += head.len() as u64;
+            self.model.other += 2;
         }
     }
 
@@ -99,6 +126,7 @@ impl Subject {
         .unwrap();
         self.writer = open_append(&self.log);
         self.generation_start = self.written;
+        self.start_generation();
     }
 
     /// Whether the current file got lines the follower may not have seen
@@ -108,20 +136,24 @@ impl Subject {
         self.written > self.generation_start
     }
 
-    /// logrotate `copytruncate`: copy, then truncate under the writer.
-    fn copytruncate(&mut self) {
+    /// logrotate `copytruncate`: copy (to a new file, or with `cp` into
+    /// the same existing one, which keeps its inode), then truncate under
+    /// the writer, which goes on writing.
+    fn copytruncate(&mut self, into_existing: bool) {
         self.rotations += 1;
-        std::fs::copy(
-            &self.log,
-            self.dir.join(format!("app.log.{}", self.rotations)),
-        )
-        .unwrap();
+        let copy = if into_existing {
+            self.dir.join("app.log.cp")
+        } else {
+            self.dir.join(format!("app.log.{}", self.rotations))
+        };
+        std::fs::copy(&self.log, copy).unwrap();
         OpenOptions::new()
             .write(true)
             .open(&self.log)
             .unwrap()
             .set_len(0)
             .unwrap();
+        self.start_generation();
     }
 
     /// Delete and recreate (the writer's old descriptor is dropped).
@@ -129,6 +161,34 @@ impl Subject {
         std::fs::remove_file(&self.log).unwrap();
         self.writer = open_append(&self.log);
         self.generation_start = self.written;
+        self.start_generation();
+    }
+
+    /// A FIFO renamed onto the followed name (the old file is gone), then
+    /// a new regular file, which the writer reopens.
+    fn fifo_swap(&mut self) {
+        let fifo = self.dir.join("fifo.tmp");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        std::fs::rename(&fifo, &self.log).unwrap();
+        let fresh = self.dir.join("fresh.tmp");
+        std::fs::write(&fresh, "").unwrap();
+        std::fs::rename(&fresh, &self.log).unwrap();
+        self.writer = open_append(&self.log);
+        self.generation_start = self.written;
+        self.start_generation();
+    }
+
+    /// Bytes in the live file beyond its banner: a file truncated and
+    /// given the same banner again, with nothing after it, is the same
+    /// bytes as before (no tailer can tell).
+    fn live_lines_len(&self) -> u64 {
+        let banner = if self.banner { BANNER.len() as u64 } else { 0 };
+        std::fs::metadata(&self.log)
+            .unwrap()
+            .len()
+            .saturating_sub(banner)
     }
 }
 
@@ -172,10 +232,10 @@ fn wait_model(e: &Exporter, want: Model, seed: u64, ops: &[String]) {
     );
 }
 
-fn start(logs: &Path, storage: &Path) -> Exporter {
+fn start(logs: &Path, storage: &Path, glob: &str) -> Exporter {
     let cfg = format!(
         "logs:\n  - name: app\n    paths: ['{}']\n",
-        logs.join("app.log").display()
+        logs.join(glob).display()
     );
     Exporter::start_with(
         &cfg,
@@ -186,15 +246,20 @@ fn start(logs: &Path, storage: &Path) -> Exporter {
 
 #[test]
 fn random_operations_match_the_model() {
-    for seed in 1..=10u64 {
+    // Seeds cycle through the globs (live name only, or the copies too)
+    // and files with and without a banner.
+    for seed in 1..=16u64 {
+        let glob = if seed % 2 == 0 { "app.log*" } else { "app.log" };
+        let banner = seed % 4 >= 2;
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let logs = tempfile::tempdir().unwrap();
         let storage = tempfile::tempdir().unwrap();
-        let mut s = Subject::new(logs.path());
-        let mut e = start(logs.path(), storage.path());
-        let mut ops = Vec::new();
-        for _ in 0..12 {
-            let op = rng.below(10);
+        let mut s = Subject::new(logs.path(), banner);
+        let mut e = start(logs.path(), storage.path(), glob);
+        let mut ops = vec![format!("glob {glob}, banner {banner}")];
+        let mut copied = false;
+        for _ in 0..14 {
+            let op = rng.below(13);
             match op {
                 0..=4 => {
                     let n = 1 + rng.below(400);
@@ -202,42 +267,83 @@ fn random_operations_match_the_model() {
                     s.write(&mut rng, n);
                 }
                 5 => {
+                    // A file renamed out of the glob before the follower
+                    // saw it is out of reach.
+                    // And a truncation noticed only after the rename has its
+                    // copy looked for next to the new name: let the follower
+                    // see the truncation first (logrotate never does both).
+                    if (glob == "app.log" && s.unseen_generation()) || copied {
+                        ops.push("settle".into());
+                        wait_model(&e, s.model, seed, &ops);
+                        s.generation_start = s.written;
+                    }
+                    copied = false;
                     ops.push("rename".into());
                     s.rename_rotate();
                 }
-                6 => {
+                6 | 7 if s.live_lines_len() == 0 => ops.push("(nothing to copytruncate)".into()),
+                6 | 7 => {
                     if s.unseen_generation() {
                         ops.push("settle".into());
                         wait_model(&e, s.model, seed, &ops);
                         s.generation_start = s.written;
                     }
-                    ops.push("copytruncate".into());
-                    s.copytruncate();
+                    let existing = op == 7;
+                    ops.push(format!("copytruncate (into existing {existing})"));
+                    s.copytruncate(existing);
+                    copied = true;
                 }
-                7 => {
+                8 => {
                     // Deleting a file nobody has opened loses its lines by
                     // nature; let the follower catch up first.
                     ops.push("settle+delete".into());
                     wait_model(&e, s.model, seed, &ops);
                     s.delete_recreate();
                 }
+                9 => {
+                    // Likewise for the file the FIFO replaces.
+                    ops.push("settle+fifo-swap".into());
+                    wait_model(&e, s.model, seed, &ops);
+                    s.fifo_swap();
+                }
                 _ => {
                     // Graceful restart; while down: writes and at most one
-                    // rename rotation, which the checkpoint must recover.
+                    // rotation of any style, which the checkpoint must
+                    // recover exactly.
                     ops.push("restart".into());
                     wait_model(&e, s.model, seed, &ops);
-                    assert!(e.stop().success());
+                    let status = e.stop();
+                    assert!(status.success(), "seed {seed}: {status:?}\n{}", e.log());
                     s.model = Model::default();
+                    let saved_bytes = s.live_lines_len();
+                    let n = 1 + rng.below(200);
+                    s.write(&mut rng, n);
+                    match rng.below(5) {
+                        0 => {
+                            ops.push("rename-while-down".into());
+                            s.rename_rotate();
+                        }
+                        // The copy is tied to the saved position by the
+                        // bytes before it: a file empty at the stop has none.
+                        k @ (1 | 2) if saved_bytes > 0 => {
+                            ops.push(format!(
+                                "copytruncate-while-down (into existing {})",
+                                k == 2
+                            ));
+                            s.copytruncate(k == 2);
+                        }
+                        3 => {
+                            // Unread lines of a deleted file are lost by nature.
+                            ops.push("delete-while-down".into());
+                            s.model = Model::default();
+                            s.delete_recreate();
+                        }
+                        _ => {}
+                    }
                     s.generation_start = s.written;
                     let n = 1 + rng.below(200);
                     s.write(&mut rng, n);
-                    if rng.below(2) == 0 {
-                        ops.push("rename-while-down".into());
-                        s.rename_rotate();
-                        let n = 1 + rng.below(200);
-                        s.write(&mut rng, n);
-                    }
-                    e = start(logs.path(), storage.path());
+                    e = start(logs.path(), storage.path(), glob);
                 }
             }
         }
@@ -249,8 +355,8 @@ fn random_operations_match_the_model() {
 fn stress_full_speed_writer_with_rotations() {
     let logs = tempfile::tempdir().unwrap();
     let storage = tempfile::tempdir().unwrap();
-    let mut s = Subject::new(logs.path());
-    let e = start(logs.path(), storage.path());
+    let mut s = Subject::new(logs.path(), false);
+    let e = start(logs.path(), storage.path(), "app.log");
     let mut rng = Rng(0xdead_beef);
     let end = Instant::now() + Duration::from_secs(4);
     let mut batches = 0u64;
@@ -280,7 +386,7 @@ fn stress_full_speed_writer_with_rotations() {
                     );
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                s.copytruncate();
+                s.copytruncate(false);
             }
             _ => {}
         }

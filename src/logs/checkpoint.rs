@@ -5,16 +5,19 @@
 //! either the old or the new positions, never a torn file.
 //!
 //! ```text
-//! # vitals_exporter positions v1
-//! <dev> <inode> <offset> <fingerprint-length> <fingerprint-hash> <path>
+//! # vitals_exporter positions v2
+//! <dev> <inode> <offset> <head-length> <head-hash> <tail-length> <tail-hash> <copy> <path>
 //! ```
+//!
+//! A v1 file (no tail) is still read: its positions are checked by head only.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const HEADER: &str = "# vitals_exporter positions v1";
+const HEADER: &str = "# vitals_exporter positions v2";
+const HEADER_V1: &str = "# vitals_exporter positions v1";
 
 /// Device and inode: what a file is, whatever its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,8 +39,10 @@ impl FileId {
     }
 }
 
-/// A hash of a file's first bytes: catches inode reuse and a file
-/// truncated and rewritten while we were not looking.
+/// A hash of some bytes of a file: its first bytes (the head), or the bytes
+/// just before a read position (the tail). The head catches inode reuse
+/// and a file rewritten from its start; the tail catches the same for a
+/// file whose first bytes never change (a banner, a CSV header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Fingerprint {
     /// Bytes hashed (at most [`Fingerprint::MAX_LEN`]; fewer for a short file).
@@ -65,15 +70,37 @@ impl Fingerprint {
         let n = read_head(file, &mut buf[..want])?;
         Ok(Self::of(&buf[..n]))
     }
+
+    /// Whether the `self.len` bytes of `file` that end at `end` hash to
+    /// `self` (a tail fingerprint taken at `end`).
+    pub fn ends_at(&self, file: &File, end: u64) -> bool {
+        if self.len == 0 {
+            // Nothing was read before `end` (or a v1 file had no tail).
+            return true;
+        }
+        let mut buf = [0u8; Self::MAX_LEN as usize];
+        let want = self.len.min(Self::MAX_LEN).min(end) as usize;
+        if want as u64 != self.len {
+            return false;
+        }
+        read_exact_at(file, &mut buf[..want], end - want as u64).is_ok_and(|n| n == want)
+            && Self::of(&buf[..want]) == *self
+    }
 }
 
 /// Fills `buf` from the start of `file`; returns the bytes read (fewer
 /// than `buf.len()` only at EOF).
 pub fn read_head(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
+    read_exact_at(file, buf, 0)
+}
+
+/// Fills `buf` from offset `at` of `file`; returns the bytes read (fewer
+/// than `buf.len()` only at EOF).
+pub fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
     use std::os::unix::fs::FileExt;
     let mut got = 0;
     while got < buf.len() {
-        match file.read_at(&mut buf[got..], got as u64) {
+        match file.read_at(&mut buf[got..], at + got as u64) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -90,6 +117,11 @@ pub struct Saved {
     pub offset: u64,
     /// The file head when it was saved.
     pub fingerprint: Fingerprint,
+    /// The bytes just before `offset` (empty from a v1 file).
+    pub tail: Fingerprint,
+    /// A copy made by copytruncate, whose bytes were read through the file
+    /// it was copied from.
+    pub copy: bool,
     /// Where the file was (to find it if it was rotated while we were down).
     pub path: PathBuf,
 }
@@ -137,25 +169,38 @@ pub fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointError> {
     };
     let text = String::from_utf8(text).map_err(|_| corrupt(1, "not UTF-8"))?;
     let mut lines = text.lines();
-    if lines.next() != Some(HEADER) {
-        return Err(corrupt(1, "missing header"));
-    }
+    let v1 = match lines.next() {
+        Some(HEADER) => false,
+        Some(HEADER_V1) => true,
+        _ => return Err(corrupt(1, "missing header")),
+    };
     let mut out = HashMap::new();
     for (i, line) in lines.enumerate() {
         let n = i + 2;
-        let mut f = line.splitn(6, ' ');
+        let mut f = line.splitn(if v1 { 6 } else { 9 }, ' ');
         let mut num = |radix: u32| {
             f.next()
                 .and_then(|v| u64::from_str_radix(v, radix).ok())
                 .ok_or_else(|| corrupt(n, "bad number"))
         };
         let (dev, ino, offset, len, hash) = (num(10)?, num(10)?, num(10)?, num(10)?, num(16)?);
+        let (tail, copy) = if v1 {
+            (Fingerprint::default(), false)
+        } else {
+            let tail = Fingerprint {
+                len: num(10)?,
+                hash: num(16)?,
+            };
+            (tail, num(10)? == 1)
+        };
         let path = f.next().ok_or_else(|| corrupt(n, "missing path"))?;
         out.insert(
             FileId { dev, ino },
             Saved {
                 offset,
                 fingerprint: Fingerprint { len, hash },
+                tail,
+                copy,
                 path: PathBuf::from(unescape(path)),
             },
         );
@@ -179,12 +224,15 @@ pub fn save<'a>(
         use std::fmt::Write as _;
         let _ = writeln!(
             text,
-            "{} {} {} {} {:x} {}",
+            "{} {} {} {} {:x} {} {:x} {} {}",
             id.dev,
             id.ino,
             s.offset,
             s.fingerprint.len,
             s.fingerprint.hash,
+            s.tail.len,
+            s.tail.hash,
+            u8::from(s.copy),
             escape(&s.path.to_string_lossy())
         );
     }
@@ -233,6 +281,8 @@ mod tests {
         let a = Saved {
             offset: 42,
             fingerprint: Fingerprint::of(b"hello"),
+            tail: Fingerprint::of(b"lo"),
+            copy: true,
             path: PathBuf::from("/var/log/odd name\nwith newline\\.log"),
         };
         let id = FileId { dev: 1, ino: 2 };
@@ -240,6 +290,41 @@ mod tests {
         let got = load(&p).unwrap();
         assert_eq!(got.get(&id), Some(&a));
         assert_eq!(got.len(), 1);
+    }
+
+    #[test]
+    fn v1_files_load_without_tails() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.positions");
+        std::fs::write(&p, format!("{HEADER_V1}\n1 2 42 5 ff /var/log/a b.log\n")).unwrap();
+        let got = load(&p).unwrap();
+        assert_eq!(
+            got.get(&FileId { dev: 1, ino: 2 }),
+            Some(&Saved {
+                offset: 42,
+                fingerprint: Fingerprint { len: 5, hash: 0xff },
+                tail: Fingerprint::default(),
+                copy: false,
+                path: PathBuf::from("/var/log/a b.log"),
+            })
+        );
+    }
+
+    #[test]
+    fn tails_are_checked_before_an_offset() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"banner\nline 1\nline 2\n").unwrap();
+        assert!(Fingerprint::of(b"line 1\n").ends_at(&f, 14));
+        assert!(!Fingerprint::of(b"line 2\n").ends_at(&f, 14));
+        assert!(Fingerprint::default().ends_at(&f, 0));
+        assert!(
+            !Fingerprint::of(b"xbanner\n").ends_at(&f, 7),
+            "before the start"
+        );
+        assert!(
+            !Fingerprint::of(b"line 2\nmore").ends_at(&f, 25),
+            "past the end"
+        );
     }
 
     #[test]

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use memchr::{memchr, memchr_iter, memrchr};
 
-use super::checkpoint::{self, read_head, FileId, Fingerprint, Saved};
+use super::checkpoint::{self, read_exact_at, read_head, FileId, Fingerprint, Saved};
 use super::config::{LogSource, StartAt, WatchMode};
-use super::matcher::{for_each_matching_line, LevelMatcher};
+use super::matcher::{LevelMatcher, LinePattern};
+use super::open::open_regular;
 use crate::metrics::logs::LogMetrics;
 
 /// Bytes asked of one `read`.
@@ -72,16 +73,124 @@ struct Tracked {
     /// Bytes of the current incomplete line (at most `max_line_bytes`).
     pending: Vec<u8>,
     state: LineState,
+    /// The file head.
     fingerprint: Fingerprint,
+    /// The last bytes read (at most [`Fingerprint::MAX_LEN`], ending at
+    /// `pos`): a file truncated and rewritten past `pos` no longer has
+    /// them there, even when its head never changes (a banner).
+    recent: Vec<u8>,
+    /// Fingerprint of the bytes ending at `line_start`: saved with it, it
+    /// tells at restart whether the file still has the bytes we read.
+    tail: Fingerprint,
+    /// A copy made by copytruncate, found and read through the file it was
+    /// copied from: never read on its own (its bytes were counted there).
+    copy: bool,
+    /// Modification time at the last read (seconds, nanoseconds): a file
+    /// rewritten to exactly the size we read differs only there.
+    mtime: (i64, i64),
     /// Since when the path no longer leads to this file.
     detached: Option<Instant>,
+}
+
+impl Tracked {
+    /// A file read from its start.
+    fn new(id: FileId, path: PathBuf, file: File, fingerprint: Fingerprint) -> Self {
+        Tracked {
+            id,
+            path,
+            file,
+            pos: 0,
+            line_start: 0,
+            pending: Vec::new(),
+            state: LineState::Normal,
+            fingerprint,
+            recent: Vec::with_capacity(Fingerprint::MAX_LEN as usize),
+            tail: Fingerprint::of(&[]),
+            copy: false,
+            mtime: (0, 0),
+            detached: None,
+        }
+    }
+
+    /// Continues at `offset`, the start of a line.
+    fn resume_at(&mut self, offset: u64) {
+        self.pos = offset;
+        self.line_start = offset;
+        let k = offset.min(Fingerprint::MAX_LEN) as usize;
+        self.recent.resize(k, 0);
+        let n = read_exact_at(&self.file, &mut self.recent, offset - k as u64).unwrap_or(0);
+        self.recent.truncate(n);
+        self.tail = Fingerprint::of(&self.recent);
+    }
+
+    /// Remembers the last bytes of `data` (just read at the old `pos`), and
+    /// the tail when a line ends at `data[line_end]`.
+    fn remember(&mut self, data: &[u8], line_end: Option<usize>) {
+        const K: usize = Fingerprint::MAX_LEN as usize;
+        if let Some(j) = line_end {
+            let upto = &data[..=j];
+            self.tail = if upto.len() >= K {
+                Fingerprint::of(&upto[upto.len() - K..])
+            } else {
+                let mut w = [0u8; K];
+                let from = (K - upto.len()).min(self.recent.len());
+                w[..from].copy_from_slice(&self.recent[self.recent.len() - from..]);
+                w[from..from + upto.len()].copy_from_slice(upto);
+                Fingerprint::of(&w[..from + upto.len()])
+            };
+        }
+        if data.len() >= K {
+            self.recent.clear();
+            self.recent.extend_from_slice(&data[data.len() - K..]);
+        } else {
+            let drop = (self.recent.len() + data.len()).saturating_sub(K);
+            self.recent.drain(..drop);
+            self.recent.extend_from_slice(data);
+        }
+    }
+
+    /// Where a file that was cut (`truncate -s` of its last lines, then
+    /// maybe written on) still holds what we read: the last line end up to
+    /// which it matches the bytes we remember, with the same head. `None`
+    /// when that is not among the last bytes we remember: then it may be a
+    /// new generation, read from its start.
+    fn kept_prefix(&self) -> Option<u64> {
+        let size = self.file.metadata().ok()?.len();
+        let start = self.pos - self.recent.len() as u64;
+        let end = size.min(self.pos);
+        if end <= start {
+            return None;
+        }
+        let mut buf = [0u8; Fingerprint::MAX_LEN as usize];
+        let n = read_exact_at(&self.file, &mut buf[..(end - start) as usize], start).ok()?;
+        let same = buf[..n]
+            .iter()
+            .zip(&self.recent)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let at = start + memrchr(b'\n', &self.recent[..same])? as u64 + 1;
+        // Bytes before `start` are checked by the head alone: it must fit.
+        let head_kept = start == 0
+            || (at >= self.fingerprint.len
+                && Fingerprint::read(&self.file, self.fingerprint.len).ok()? == self.fingerprint);
+        head_kept.then_some(at)
+    }
+
+    /// Whether the file still holds the bytes we read last, before `pos`
+    /// (a failed read proves nothing: then it is taken as intact).
+    fn intact(&self) -> bool {
+        let mut buf = [0u8; Fingerprint::MAX_LEN as usize];
+        let k = self.recent.len();
+        read_exact_at(&self.file, &mut buf[..k], self.pos - k as u64)
+            .map_or(true, |n| buf[..n] == self.recent[..])
+    }
 }
 
 /// Counting state shared by every file of the log.
 struct Scanner {
     metrics: LogMetrics,
     levels: LevelMatcher,
-    patterns: Vec<(regex::bytes::Regex, regex::bytes::CaptureLocations)>,
+    patterns: Vec<LinePattern>,
     max_line_bytes: usize,
     buf: Vec<u8>,
     /// Bytes read since start (to tell a busy cycle from an idle one).
@@ -115,18 +224,22 @@ impl Scanner {
             return;
         }
         self.metrics.lines(self.levels.scan(b));
-        for ((re, locs), pm) in self
+        for (p, pm) in self
             .patterns
             .iter_mut()
             .zip(self.metrics.patterns.iter_mut())
         {
-            for_each_matching_line(re, locs, b, |hay, l| pm.matched(hay, l));
+            p.for_each_matching_line(b, |hay, l| pm.matched(hay, l));
         }
     }
 
     /// Feeds bytes read at the end of `t`.
     fn feed(&mut self, t: &mut Tracked, data: &[u8]) {
-        let at = t.pos;
+        let line_end = memrchr(b'\n', data);
+        if let Some(j) = line_end {
+            t.line_start = t.pos + j as u64 + 1;
+        }
+        t.remember(data, line_end);
         t.pos += data.len() as u64;
         let mut rest = data;
         if !t.pending.is_empty() || t.state != LineState::Normal {
@@ -144,9 +257,6 @@ impl Scanner {
                 self.append(t, &rest[j + 1..]);
             }
             None => self.append(t, rest),
-        }
-        if let Some(j) = memrchr(b'\n', data) {
-            t.line_start = at + j as u64 + 1;
         }
     }
 
@@ -199,13 +309,7 @@ impl Scanner {
                 // Truncated and rewritten while we read (copytruncate under a
                 // busy writer): these bytes may be the new content. Drop
                 // them; the truncation check reads the old ones from the copy.
-                Ok(_)
-                    if t.fingerprint.len > 0
-                        && Fingerprint::read(&t.file, t.fingerprint.len).ok()
-                            != Some(t.fingerprint) =>
-                {
-                    break Ok(total)
-                }
+                Ok(_) if !t.intact() => break Ok(total),
                 Ok(n) => {
                     total += n as u64;
                     self.bytes_read += n as u64;
@@ -295,7 +399,7 @@ impl Follower {
         let patterns = source
             .patterns
             .iter()
-            .map(|p| (p.regex.clone(), p.regex.capture_locations()))
+            .map(|p| LinePattern::new(&p.regex))
             .collect();
         let scanner = Scanner {
             levels: LevelMatcher::new(&source.levels),
@@ -477,6 +581,8 @@ impl Follower {
                     Saved {
                         offset: t.line_start,
                         fingerprint: t.fingerprint,
+                        tail: t.tail,
+                        copy: t.copy,
                         path: t.path.clone(),
                     },
                 )
@@ -567,7 +673,7 @@ impl Follower {
 
     /// Starts following the file at `path`; returns its identity.
     fn open(&mut self, path: &Path) -> Option<FileId> {
-        let file = match File::open(path) {
+        let (file, meta) = match open_regular(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
@@ -578,37 +684,36 @@ impl Follower {
         if self.unreadable.remove(path) {
             tracing::info!(log = %self.source.name, path = %path.display(), "log file readable again");
         }
-        let meta = file.metadata().ok()?;
         let id = FileId::of(&meta);
         if self.files.iter().any(|t| t.id == id) {
             return Some(id);
         }
         let size = meta.len();
         let head = Fingerprint::read(&file, Fingerprint::MAX_LEN).ok()?;
-        let mut t = Tracked {
-            id,
-            path: path.to_path_buf(),
-            file,
-            pos: 0,
-            line_start: 0,
-            pending: Vec::new(),
-            state: LineState::Normal,
-            fingerprint: head,
-            detached: None,
-        };
+        let mut t = Tracked::new(id, path.to_path_buf(), file, head);
         if let Some(s) = self.saved.remove(&id) {
             let same = Fingerprint::read(&t.file, s.fingerprint.len).ok() == Some(s.fingerprint);
-            if same && size >= s.offset {
-                t.pos = s.offset;
-                t.line_start = s.offset;
+            if s.copy {
+                // Rewritten or not, its bytes are the original's.
+                t.copy = true;
+                t.resume_at(size);
+            } else if same && size >= s.offset && s.tail.ends_at(&t.file, s.offset) {
+                t.resume_at(s.offset);
             } else {
                 self.scanner.metrics.truncated();
                 tracing::info!(log = %self.source.name, path = %path.display(), "file truncated or replaced while stopped; reading from its start");
+                // copytruncate while stopped: the rest may be in the copy.
+                if let Some((copy_path, file, copy_id)) =
+                    self.find_copy(path, s.fingerprint, s.offset, s.tail)
+                {
+                    let mut c = Tracked::new(copy_id, copy_path, file, s.fingerprint);
+                    c.resume_at(s.offset);
+                    self.read_copy(c);
+                }
             }
         } else if !self.started && !self.resumed && self.source.start_at == StartAt::End && size > 0
         {
-            t.pos = size;
-            t.line_start = size;
+            t.resume_at(size);
             let mut last = [0u8; 1];
             if t.file.read_at(&mut last, size - 1).ok() == Some(1) && last[0] != b'\n' {
                 t.state = LineState::Skip;
@@ -624,6 +729,10 @@ impl Follower {
     /// find it by identity next to its old path and read what is left.
     fn recover_rotated_while_down(&mut self) {
         for (id, s) in std::mem::take(&mut self.saved) {
+            // A copy left alone is found again by the copytruncate it serves.
+            if s.copy {
+                continue;
+            }
             let Some(dir) = s.path.parent() else { continue };
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
@@ -633,26 +742,21 @@ impl Follower {
                 if !meta.is_file() || FileId::of(&meta) != id {
                     continue;
                 }
-                let Ok(file) = File::open(e.path()) else {
+                let Ok((file, meta)) = open_regular(&e.path()) else {
                     break;
                 };
-                if Fingerprint::read(&file, s.fingerprint.len).ok() != Some(s.fingerprint)
+                if FileId::of(&meta) != id
+                    || Fingerprint::read(&file, s.fingerprint.len).ok() != Some(s.fingerprint)
                     || meta.len() < s.offset
+                    || !s.tail.ends_at(&file, s.offset)
                 {
                     break;
                 }
                 tracing::info!(log = %self.source.name, path = %e.path().display(), "reading the rest of a file rotated while stopped");
-                self.files.push(Tracked {
-                    id,
-                    path: e.path(),
-                    file,
-                    pos: s.offset,
-                    line_start: s.offset,
-                    pending: Vec::new(),
-                    state: LineState::Normal,
-                    fingerprint: s.fingerprint,
-                    detached: Some(Instant::now()),
-                });
+                let mut t = Tracked::new(id, e.path(), file, s.fingerprint);
+                t.resume_at(s.offset);
+                t.detached = Some(Instant::now());
+                self.files.push(t);
                 break;
             }
         }
@@ -689,16 +793,37 @@ impl Follower {
 
     /// Reads file `i` to EOF, handling truncation first; returns (bytes read, size).
     fn read_one(&mut self, i: usize) -> (u64, u64) {
+        use std::os::unix::fs::MetadataExt;
         let t = &mut self.files[i];
-        let size = match t.file.metadata() {
-            Ok(m) => m.len(),
+        let (size, mtime) = match t.file.metadata() {
+            Ok(m) => (m.len(), (m.mtime(), m.mtime_nsec())),
             Err(e) => {
                 tracing::warn!(log = %self.source.name, path = %t.path.display(), error = %e, "stat failed");
                 self.scanner.metrics.read_failed();
                 return (0, 0);
             }
         };
-        if size != t.pos && self.truncated(i, size) {
+        if t.pos == 0 && size > 0 && !t.copy && self.is_copy(&self.files[i], size) {
+            // Seen before the truncation of its original (maybe while `cp`
+            // still wrote it): its bytes are counted there, and the rest
+            // read from here when the original truncates.
+            let t = &mut self.files[i];
+            tracing::info!(log = %self.source.name, path = %t.path.display(), "a copy of a followed file (copytruncate); not read on its own");
+            t.copy = true;
+        }
+        let t = &mut self.files[i];
+        if t.copy {
+            // Rewritten in place by the next `cp` (same inode): its bytes
+            // are those of the live file, read there or when it truncates.
+            if size != t.pos {
+                t.resume_at(size);
+                self.dirty = true;
+            }
+            return (0, size);
+        }
+        let changed = size != t.pos || mtime != t.mtime;
+        t.mtime = mtime;
+        if changed && self.truncated(i, size) {
             self.handle_truncation(i);
         }
         let t = &mut self.files[i];
@@ -725,7 +850,8 @@ impl Follower {
         };
         let head = &buf[..n];
         let old_len = t.fingerprint.len as usize;
-        if head.len() < old_len || Fingerprint::of(&head[..old_len]) != t.fingerprint {
+        if head.len() < old_len || Fingerprint::of(&head[..old_len]) != t.fingerprint || !t.intact()
+        {
             return true;
         }
         if head.len() > old_len {
@@ -738,48 +864,103 @@ impl Follower {
     /// copy; read them there, then restart the file from its beginning.
     fn handle_truncation(&mut self, i: usize) {
         self.scanner.metrics.truncated();
-        let copy = self.find_copy(i);
-        let t = &mut self.files[i];
+        let t = &self.files[i];
+        let copy = self.find_copy(&t.path, t.fingerprint, t.line_start, t.tail);
         tracing::info!(log = %self.source.name, path = %t.path.display(), copy = ?copy.as_ref().map(|c| c.0.display().to_string()), "file truncated; reading from its start");
+        let copied = copy.is_some();
         if let Some((copy_path, file, id)) = copy {
             // The copy holds the same bytes we read, then the rest.
-            let mut c = Tracked {
-                id,
-                path: copy_path,
-                file,
-                pos: t.pos,
-                line_start: t.line_start,
-                pending: std::mem::take(&mut t.pending),
-                state: t.state,
-                fingerprint: t.fingerprint,
-                detached: Some(Instant::now()),
-            };
-            if let Err(e) = self.scanner.drain(&mut c) {
-                tracing::warn!(log = %self.source.name, path = %c.path.display(), error = %e, "reading the copy failed");
-            }
-            self.scanner.finish_line(&mut c);
-            // Keep the copy known so a glob that matches it does not read it again.
-            if let Ok(m) = c.file.metadata() {
-                c.pos = m.len();
-                c.line_start = m.len();
-            }
-            self.files.push(c);
+            let t = &mut self.files[i];
+            let mut c = Tracked::new(id, copy_path, file, t.fingerprint);
+            c.pos = t.pos;
+            c.line_start = t.line_start;
+            c.pending = std::mem::take(&mut t.pending);
+            c.state = t.state;
+            c.recent.clone_from(&t.recent);
+            c.tail = t.tail;
+            self.read_copy(c);
         }
         let t = &mut self.files[i];
         self.scanner.finish_line(t);
-        t.pos = 0;
-        t.line_start = 0;
+        let kept = if copied { None } else { t.kept_prefix() };
+        if let Some(at) = kept {
+            tracing::info!(log = %self.source.name, path = %t.path.display(), offset = at, "file cut at a line end; reading on from there");
+        }
+        t.resume_at(kept.unwrap_or(0));
         t.fingerprint = Fingerprint::read(&t.file, Fingerprint::MAX_LEN).unwrap_or_default();
         self.dirty = true;
     }
 
-    /// A sibling named like file `i` plus a suffix (`app.log.1`,
-    /// `app.log-20260101`) with the head we fingerprinted and at least the
-    /// bytes we read: the copy that copytruncate made.
-    fn find_copy(&self, i: usize) -> Option<(PathBuf, File, FileId)> {
-        let t = &self.files[i];
-        let dir = t.path.parent()?;
-        let name = t.path.file_name()?.to_string_lossy().into_owned();
+    /// Reads copy `c` from its position to its end, then keeps it known at
+    /// its end: a glob that matches it must not read it again.
+    fn read_copy(&mut self, mut c: Tracked) {
+        if let Err(e) = self.scanner.drain(&mut c) {
+            tracing::warn!(log = %self.source.name, path = %c.path.display(), error = %e, "reading the copy failed");
+        }
+        self.scanner.finish_line(&mut c);
+        if let Ok(m) = c.file.metadata() {
+            c.resume_at(m.len());
+        }
+        c.fingerprint = Fingerprint::read(&c.file, Fingerprint::MAX_LEN).unwrap_or_default();
+        c.copy = true;
+        self.saved.remove(&c.id);
+        self.dirty = true;
+        match self.files.iter_mut().find(|f| f.id == c.id) {
+            Some(known) => {
+                c.path = std::mem::take(&mut known.path);
+                c.detached = known.detached;
+                *known = c;
+            }
+            None => {
+                c.detached = Some(Instant::now());
+                self.files.push(c);
+            }
+        }
+    }
+
+    /// Whether new file `c` (of `size` bytes) is a copy of a followed file:
+    /// named like it plus a suffix, with its head, and with the bytes we
+    /// read last from it (or, shorter, with the same bytes as it so far).
+    fn is_copy(&self, c: &Tracked, size: u64) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let (Some(dir), Some(name)) = (c.path.parent(), c.path.file_name()) else {
+            return false;
+        };
+        let name = name.as_bytes();
+        self.files.iter().any(|live| {
+            let live_name = live.path.file_name().map_or(&[][..], |n| n.as_bytes());
+            !live.copy
+                && live.pos > 0
+                && name.len() > live_name.len()
+                && name.starts_with(live_name)
+                && live.path.parent() == Some(dir)
+                && Fingerprint::read(&c.file, live.fingerprint.len).ok() == Some(live.fingerprint)
+                && if size >= live.pos {
+                    Fingerprint::of(&live.recent).ends_at(&c.file, live.pos)
+                } else {
+                    let mut buf = [0u8; Fingerprint::MAX_LEN as usize];
+                    let k = size.min(Fingerprint::MAX_LEN) as usize;
+                    read_exact_at(&live.file, &mut buf[..k], size - k as u64).ok() == Some(k)
+                        && Fingerprint::of(&buf[..k]).ends_at(&c.file, size)
+                }
+        })
+    }
+
+    /// A sibling named like `path` plus a suffix (`app.log.1`,
+    /// `app.log-20260101`) with the same `head` and, ending at offset `end`,
+    /// the same `tail` bytes: the copy that copytruncate made of the file
+    /// we read up to `end`. A known copy may have been copied into again
+    /// (`cp` over an existing file keeps its inode), and a file found by a
+    /// glob but not read yet may be the copy.
+    fn find_copy(
+        &self,
+        path: &Path,
+        head: Fingerprint,
+        end: u64,
+        tail: Fingerprint,
+    ) -> Option<(PathBuf, File, FileId)> {
+        let dir = path.parent()?;
+        let name = path.file_name()?.to_string_lossy().into_owned();
         let mut best: Option<(std::time::SystemTime, PathBuf, File, FileId)> = None;
         for e in std::fs::read_dir(dir).ok()?.flatten() {
             let fname = e.file_name().to_string_lossy().into_owned();
@@ -788,13 +969,22 @@ impl Follower {
             }
             let Ok(meta) = e.metadata() else { continue };
             let id = FileId::of(&meta);
-            if !meta.is_file() || meta.len() < t.pos || self.files.iter().any(|f| f.id == id) {
+            if !meta.is_file()
+                || meta.len() < end
+                || self
+                    .files
+                    .iter()
+                    .any(|f| f.id == id && !f.copy && f.pos > 0)
+            {
                 continue;
             }
-            let Ok(file) = File::open(e.path()) else {
+            let Ok((file, meta)) = open_regular(&e.path()) else {
                 continue;
             };
-            if Fingerprint::read(&file, t.fingerprint.len).ok() != Some(t.fingerprint) {
+            if FileId::of(&meta) != id
+                || Fingerprint::read(&file, head.len).ok() != Some(head)
+                || !tail.ends_at(&file, end)
+            {
                 continue;
             }
             let mtime = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
@@ -803,5 +993,213 @@ impl Follower {
             }
         }
         best.map(|(_, p, f, id)| (p, f, id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The counts must not depend on how the bytes were split into reads:
+    //! the same input fed at every split point and every read size (after
+    //! ripgrep's `SearcherTester`) must give what a line-by-line model gives.
+
+    use super::*;
+    use crate::logs::matcher::trim_eol;
+
+    const MAX_LINE: usize = 16;
+
+    fn source() -> LogSource {
+        let yaml = format!(
+            r#"logs:
+  - name: app
+    paths: ['/nonexistent/app.log']
+    max_line_bytes: {MAX_LINE}
+    levels: {{error: [ERROR], warning: [WARN]}}
+    patterns:
+      - {{name: empty, regex: '^$'}}
+      - {{name: end, regex: '$'}}
+      - {{name: word_boundary, regex: '\b'}}
+      - {{name: not_word_boundary, regex: '\B'}}
+      - {{name: star, regex: 'x*'}}
+      - {{name: text_start, regex: '\Ax'}}
+      - {{name: text_end, regex: 'y\z'}}
+      - {{name: nonmulti_end, regex: '(?-m)x$'}}
+      - {{name: spanning, regex: 'x\s+y'}}
+      - {{name: dot_all, regex: '(?s)E.*N'}}
+      - {{name: cr, regex: 'x\r'}}
+      - {{name: invalid_utf8, regex: '(?-u)\xff'}}
+"#
+        );
+        let mut cfg = crate::config::parse(&yaml, Path::new("t.yaml")).unwrap();
+        cfg.logs.remove(0)
+    }
+
+    /// The counts the follower exports for `input` fed in `chunks`.
+    fn fed(source: &LogSource, chunks: &[&[u8]]) -> String {
+        let metrics = crate::metrics::Metrics::new();
+        let mut f = Follower::new(source.clone(), metrics.log(source), None);
+        let file = tempfile::tempfile().unwrap();
+        let mut t = Tracked::new(
+            FileId { dev: 0, ino: 0 },
+            PathBuf::new(),
+            file,
+            Fingerprint::default(),
+        );
+        for c in chunks {
+            f.scanner.feed(&mut t, c);
+        }
+        // What truncation checks and checkpoints compare with the file.
+        let input = chunks.concat();
+        let k = Fingerprint::MAX_LEN as usize;
+        assert_eq!(t.recent, input[input.len().saturating_sub(k)..]);
+        let upto = &input[..t.line_start as usize];
+        assert_eq!(
+            t.tail,
+            Fingerprint::of(&upto[upto.len().saturating_sub(k)..])
+        );
+        f.scanner.finish_line(&mut t);
+        counts(&metrics.encode(false))
+    }
+
+    fn counts(text: &str) -> String {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("vitals_log_lines_total")
+                    || l.starts_with("vitals_log_pattern_matches_total")
+                    || l.starts_with("vitals_log_long_lines_total")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Line by line, each line alone: what the counts mean.
+    fn model(source: &LogSource, input: &[u8]) -> Vec<String> {
+        let (mut error, mut warning, mut other, mut long) = (0, 0, 0, 0);
+        let mut matches = vec![0u64; source.patterns.len()];
+        for line in input.split_inclusive(|&b| b == b'\n') {
+            let content = line.strip_suffix(b"\n").unwrap_or(line);
+            let seen = if content.len() > MAX_LINE {
+                long += 1;
+                &content[..MAX_LINE]
+            } else {
+                content
+            };
+            let has = |tok: &[u8]| seen.windows(tok.len()).any(|w| w == tok);
+            if has(b"ERROR") {
+                error += 1;
+            } else if has(b"WARN") {
+                warning += 1;
+            } else {
+                other += 1;
+            }
+            for (p, n) in source.patterns.iter().zip(&mut matches) {
+                *n += u64::from(p.regex.is_match(trim_eol(seen)));
+            }
+        }
+        let mut want = vec![
+            format!("vitals_log_lines_total{{log=\"app\",level=\"error\"}} {error}"),
+            format!("vitals_log_lines_total{{log=\"app\",level=\"warning\"}} {warning}"),
+            format!("vitals_log_lines_total{{log=\"app\",level=\"other\"}} {other}"),
+            format!("vitals_log_long_lines_total{{log=\"app\"}} {long}"),
+        ];
+        for (p, n) in source.patterns.iter().zip(matches) {
+            want.push(format!(
+                "vitals_log_pattern_matches_total{{log=\"app\",pattern=\"{}\"}} {n}",
+                p.name
+            ));
+        }
+        want
+    }
+
+    fn sorted(text: String) -> Vec<String> {
+        let mut v: Vec<String> = text.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    }
+
+    /// Every way of splitting `input` in two, and every read size.
+    fn check_every_split(source: &LogSource, input: &[u8]) {
+        let mut want = model(source, input);
+        want.sort();
+        let show = String::from_utf8_lossy(input);
+        for k in 0..=input.len() {
+            let got = sorted(fed(source, &[&input[..k], &input[k..]]));
+            assert_eq!(got, want, "input {show:?} split at {k}");
+        }
+        for size in 1..=input.len().max(1) {
+            let chunks: Vec<&[u8]> = input.chunks(size).collect();
+            let got = sorted(fed(source, &chunks));
+            assert_eq!(got, want, "input {show:?} read {size} bytes at a time");
+        }
+    }
+
+    const PIECES: [&[u8]; 14] = [
+        b"ERROR",
+        b"WARN",
+        b"x",
+        b"y",
+        b" ",
+        b"\n",
+        b"\n",
+        b"\r\n",
+        b"\r",
+        b"E",
+        b"N",
+        b"\xff",
+        b"\xc3\xa9",
+        b"0123456789",
+    ];
+
+    #[test]
+    fn counts_do_not_depend_on_read_boundaries() {
+        let source = source();
+        for fixed in [
+            &b""[..],
+            b"\n",
+            b"\n\n\n",
+            b"a\nb\nc\n",
+            b"x\ny\n",
+            b"ERROR x\r\nWARN y\n\nx \n y\n",
+            b"a line much longer than sixteen bytes ERROR\nshort\n",
+            "a line longer than the 256 bytes remembered "
+                .repeat(7)
+                .as_bytes(),
+            b"unterminated x",
+        ] {
+            check_every_split(&source, fixed);
+        }
+        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..40 {
+            let mut input = Vec::new();
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            for i in 0..(s % 24) {
+                input.extend_from_slice(PIECES[((s >> (i % 50)) as usize) % PIECES.len()]);
+            }
+            check_every_split(&source, &input);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        #[test]
+        fn counts_do_not_depend_on_read_sizes(
+            pieces in proptest::collection::vec(0..PIECES.len(), 0..40),
+            cuts in proptest::collection::vec(0usize..64, 0..12),
+        ) {
+            let source = source();
+            let input: Vec<u8> = pieces.iter().flat_map(|&i| PIECES[i].to_vec()).collect();
+            let mut want = model(&source, &input);
+            want.sort();
+            let mut chunks = Vec::new();
+            let mut rest = &input[..];
+            for c in cuts {
+                let (a, b) = rest.split_at(c.min(rest.len()));
+                chunks.push(a);
+                rest = b;
+            }
+            chunks.push(rest);
+            proptest::prop_assert_eq!(sorted(fed(&source, &chunks)), want);
+        }
     }
 }

@@ -118,30 +118,86 @@ pub fn trim_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// Calls `hit(line, captures)` once for each line of `block` that `regex`
-/// matches, with the capture locations of the first match in that line.
-pub fn for_each_matching_line(
-    regex: &regex::bytes::Regex,
-    locs: &mut regex::bytes::CaptureLocations,
-    block: &[u8],
-    mut hit: impl FnMut(&[u8], &regex::bytes::CaptureLocations),
-) {
-    let mut pos = 0;
-    while pos < block.len() {
-        let Some(m) = regex.captures_read_at(locs, block, pos) else {
-            return;
+/// A configured pattern, matched once per line whatever the blocks the
+/// lines arrive in.
+#[derive(Debug, Clone)]
+pub struct LinePattern {
+    regex: regex::bytes::Regex,
+    locs: regex::bytes::CaptureLocations,
+    /// Text anchors (`\A`, `\z`, `(?-m)^`, `(?-m)$`) mean the start or end
+    /// of whatever haystack they are given: over a block they would see only
+    /// its first or last line, so such a pattern sees each line alone.
+    lines_alone: bool,
+}
+
+impl LinePattern {
+    /// Wraps `regex` (compiled in multi-line and CRLF modes).
+    pub fn new(regex: &regex::bytes::Regex) -> Self {
+        use regex_syntax::hir::Look;
+        let lines_alone = match regex_syntax::ParserBuilder::new()
+            .multi_line(true)
+            .crlf(true)
+            .utf8(false)
+            .build()
+            .parse(regex.as_str())
+        {
+            Ok(hir) => {
+                let looks = hir.properties().look_set();
+                looks.contains(Look::Start) || looks.contains(Look::End)
+            }
+            // The regex crate parsed it; if this parser cannot, be safe.
+            Err(_) => true,
         };
-        let (start, end) = line_around(block, m.start());
-        let line = trim_eol(&block[start..end]);
-        if m.end() <= start + line.len() || m.start() == m.end() {
-            // The match lies inside one line: its offsets are block offsets.
-            hit(block, locs);
-        } else if regex.captures_read(locs, line).is_some() {
-            // A match that ran past the line end (e.g. `\s+` eating `\n`):
-            // match the line on its own instead.
-            hit(line, locs);
+        LinePattern {
+            regex: regex.clone(),
+            locs: regex.capture_locations(),
+            lines_alone,
         }
-        pos = end;
+    }
+
+    /// Calls `hit(haystack, captures)` once for each line of `block` that
+    /// the pattern matches, with the capture locations (offsets into
+    /// `haystack`) of the first match in that line. `block` is complete
+    /// lines, each ending with `\n`, or one line without it.
+    pub fn for_each_matching_line(
+        &mut self,
+        block: &[u8],
+        mut hit: impl FnMut(&[u8], &regex::bytes::CaptureLocations),
+    ) {
+        let (regex, locs) = (&self.regex, &mut self.locs);
+        if self.lines_alone {
+            for line in block.split_inclusive(|&b| b == b'\n') {
+                let line = trim_eol(line);
+                if regex.captures_read(locs, line).is_some() {
+                    hit(line, locs);
+                }
+            }
+            return;
+        }
+        // After a final `\n` there is no line: an empty match there (`^$`)
+        // would count one phantom line per block.
+        let end = block.len() - usize::from(block.last() == Some(&b'\n'));
+        let mut pos = 0;
+        while pos < block.len() {
+            let Some(m) = regex.captures_read_at(locs, block, pos) else {
+                return;
+            };
+            if m.start() > end {
+                return;
+            }
+            let (start, stop) = line_around(block, m.start());
+            let line = trim_eol(&block[start..stop]);
+            if m.end() <= start + line.len() {
+                // The match lies inside one line: its offsets are block offsets.
+                hit(block, locs);
+            } else if regex.captures_read(locs, line).is_some() {
+                // A match that reached into the line end (`\s+` eating `\n`,
+                // `\B` between `\r` and `\n`, `^$` after a final `\r`):
+                // match the line on its own instead.
+                hit(line, locs);
+            }
+            pos = stop;
+        }
     }
 }
 
@@ -290,10 +346,10 @@ mod tests {
     #[test]
     fn matching_lines_once_each_with_captures() {
         let re = pattern(r"user=(?P<user>\w+)");
-        let mut locs = re.capture_locations();
+        let mut p = LinePattern::new(&re);
         let mut got = Vec::new();
         let block = b"user=a user=b\nnothing\nuser=c\r\nuser=\nuser=d";
-        for_each_matching_line(&re, &mut locs, block, |hay, l| {
+        p.for_each_matching_line(block, |hay, l| {
             let (s, e) = l.get(1).unwrap();
             got.push(String::from_utf8_lossy(&hay[s..e]).into_owned());
         });
@@ -303,20 +359,18 @@ mod tests {
     #[test]
     fn matches_never_span_lines() {
         let re = pattern(r"a\s+b");
-        let mut locs = re.capture_locations();
+        let mut p = LinePattern::new(&re);
         let mut n = 0;
-        for_each_matching_line(&re, &mut locs, b"a\nb\na  b\n", |_, _| n += 1);
+        p.for_each_matching_line(b"a\nb\na  b\n", |_, _| n += 1);
         assert_eq!(n, 1);
     }
 
     #[test]
     fn anchors_are_per_line() {
         let re = pattern(r"^ERROR$");
-        let mut locs = re.capture_locations();
+        let mut p = LinePattern::new(&re);
         let mut n = 0;
-        for_each_matching_line(&re, &mut locs, b"x\nERROR\r\nERROR x\nERROR\n", |_, _| {
-            n += 1
-        });
+        p.for_each_matching_line(b"x\nERROR\r\nERROR x\nERROR\n", |_, _| n += 1);
         assert_eq!(n, 2);
     }
 }

@@ -6,12 +6,14 @@
 //! - [`follow`]: one thread per log; rotation, truncation, checkpoints.
 //! - [`matcher`]: level classification and patterns over blocks of lines.
 //! - [`checkpoint`]: positions saved atomically, keyed by file identity.
+//! - [`open`]: opening followed files without blocking; regular files only.
 
 pub mod checkpoint;
 pub mod config;
 pub mod discover;
 pub mod follow;
 pub mod matcher;
+pub mod open;
 
 use std::path::Path;
 

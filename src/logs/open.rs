@@ -1,0 +1,140 @@
+//! Opening a file named by a glob for following.
+//!
+//! Anything can appear at a followed name: a FIFO (whose `open` or `read`
+//! would block the follower thread for good), a device, a directory, or a
+//! pseudo file of procfs or sysfs whose size says nothing of its content
+//! (`/proc/self/status` is 0 bytes long yet yields text, so every read
+//! would look like a file truncated and rewritten). Only regular files on
+//! filesystems whose sizes describe their content are followed.
+
+use std::fs::{File, Metadata};
+use std::io::{Error, ErrorKind};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Filesystems whose file sizes do not describe the bytes a read yields
+/// (`statfs(2)` magic numbers, from `linux/magic.h`).
+const PSEUDO_FILESYSTEMS: [(u32, &str); 11] = [
+    (0x9fa0, "procfs"),
+    (0x6265_6572, "sysfs"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0x7363_6673, "securityfs"),
+    (0x6265_6570, "configfs"),
+    (0x0027_e0eb, "cgroupfs"),
+    (0x6367_7270, "cgroup2fs"),
+    (0xcafe_4a11, "bpffs"),
+    (0x6165_676c, "pstorefs"),
+    (0xde5e_81e4, "efivarfs"),
+];
+
+/// Opens `path` for reading without ever blocking, and keeps it only if it
+/// is a regular file whose size describes its content. The descriptor is
+/// returned in blocking mode with its `fstat`.
+pub fn open_regular(path: &Path) -> std::io::Result<(File, Metadata)> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("not a regular file ({})", kind(&meta)),
+        ));
+    }
+    if let Some(fs) = pseudo_filesystem(&file)? {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("a pseudo file on {fs}: its size does not describe its content"),
+        ));
+    }
+    // A pseudo file on a filesystem not listed above: empty by its size,
+    // yet it yields bytes. A writer appending between the two `fstat`s
+    // makes the second one non-zero, so a real log is never refused here.
+    if meta.len() == 0 && file.read_at(&mut [0u8], 0)? == 1 && file.metadata()?.len() == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "a pseudo file: 0 bytes long by its size, yet it yields bytes",
+        ));
+    }
+    set_blocking(&file)?;
+    Ok((file, meta))
+}
+
+fn kind(meta: &Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "unknown type"
+    }
+}
+
+fn pseudo_filesystem(file: &File) -> std::io::Result<Option<&'static str>> {
+    // SAFETY: an all-zero statfs is a valid value, and fstatfs(2) writes
+    // into it through a valid pointer for a descriptor we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
+        return Err(Error::last_os_error());
+    }
+    // f_type is signed and of varying width across targets; magics are 32-bit.
+    let magic = st.f_type as u32;
+    Ok(PSEUDO_FILESYSTEMS
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map(|(_, name)| *name))
+}
+
+/// Clears `O_NONBLOCK`, which was only there to keep `open` from blocking.
+fn set_blocking(file: &File) -> std::io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl(2) on a descriptor we own; F_GETFL/F_SETFL take no pointer.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regular_files_open_blocking_and_the_rest_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("app.log");
+        std::fs::write(&log, "x\n").unwrap();
+        let (f, meta) = open_regular(&log).unwrap();
+        assert_eq!(meta.len(), 2);
+        let flags = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETFL) };
+        assert_eq!(flags & libc::O_NONBLOCK, 0);
+
+        let fifo = d.path().join("fifo.log");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = open_regular(&fifo).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file (a FIFO)");
+
+        let e = open_regular(d.path()).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file (a directory)");
+        let e = open_regular(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file (a character device)");
+        let e = open_regular(Path::new("/proc/self/status")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a pseudo file on procfs: its size does not describe its content"
+        );
+    }
+}

@@ -770,3 +770,49 @@ fn http2_stream_limits_and_rapid_reset() {
     assert!(body.contains("vitals_build_info"));
     assert!(took < Duration::from_secs(2), "scrape took {took:?}");
 }
+
+/// Every file the web config involves is read bounded, regular files only,
+/// without blocking: a FIFO as the web config and `/dev/zero` as a
+/// certificate are refused at start with the field that named them.
+#[test]
+fn web_config_files_that_are_not_regular_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(dir.path(), "exporter.yaml", SERVICES);
+    let storage = dir.path().join("data");
+    let start = |web: &Path| {
+        run_bin_within(&[
+            "--config.file",
+            config.to_str().unwrap(),
+            "--web.config.file",
+            web.to_str().unwrap(),
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--storage.path",
+            storage.to_str().unwrap(),
+        ])
+    };
+    let fifo = dir.path().join("web-fifo.yml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (code, _, stderr) = start(&fifo);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        format!("{}: not a regular file (a FIFO)", fifo.display())
+    );
+    let (web, _) = tls_web_config(dir.path(), "");
+    let text = std::fs::read_to_string(&web)
+        .unwrap()
+        .replace("cert_file: server.pem", "cert_file: /dev/zero");
+    std::fs::write(&web, text).unwrap();
+    let (code, _, stderr) = start(&web);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        format!(
+            "{}: tls_server_config.cert_file /dev/zero: not a regular file (a character device)",
+            web.display()
+        )
+    );
+}

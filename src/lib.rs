@@ -4,6 +4,7 @@
 //! - [`config`]: the YAML file, validated once into typed values.
 //! - [`probe`]: one prober per kind (HTTP, TCP) reporting a [`probe::ProbeReport`].
 //! - [`discovery`]: services from Prometheus file_sd files.
+//! - [`fdlimit`]: the open-file limit, raised at start and shared by followed files.
 //! - [`logs`]: following log files, counting levels and patterns.
 //! - [`reload`]: what runs for the current configuration, and reloading it.
 //! - [`schedule`]: one task per service, probing on its own interval.
@@ -17,6 +18,7 @@
 pub mod base64;
 pub mod config;
 pub mod discovery;
+pub mod fdlimit;
 pub mod logging;
 pub mod logs;
 pub mod metrics;

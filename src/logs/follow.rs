@@ -8,13 +8,13 @@
 //! truncated or rewritten in place (copytruncate), and inode reuse across
 //! restarts. Lines are counted only once their `\n` arrives.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use memchr::{memchr, memchr_iter, memrchr};
@@ -44,9 +44,31 @@ const FAST_RESCAN: Duration = Duration::from_millis(100);
 /// Longest time between two saves of the positions.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Fast polling reads every file each cycle: only for a few live files.
+const FAST_MAX_FILES: usize = 16;
+/// Changed paths kept for one wake-up; past that, every file is read.
+const TOUCHED_MAX: usize = 1024;
+
+/// A detached file is read at every cycle this long after it was rotated
+/// (writers that have not reopened yet), then only at full passes: a
+/// rename storm leaves hundreds of them.
+const DETACHED_HOT: Duration = Duration::from_millis(50);
+
+/// Which files a read cycle reads.
+#[derive(Clone, Copy)]
+enum Pass<'a> {
+    /// Every file (a poll, or no idea what changed).
+    All,
+    /// Live files and recently detached ones.
+    Live,
+    /// These live paths (inotify named them) and recently detached files.
+    Changed(&'a HashSet<PathBuf>),
+}
+
 /// Wake-up reason bits set by the watcher.
 const WAKE_DATA: u8 = 1;
 const WAKE_RESCAN: u8 = 2;
+const WAKE_ALL: u8 = 4;
 
 /// What the current line is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +97,8 @@ struct Tracked {
     fingerprint: Fingerprint,
     /// Since when the path no longer leads to this file.
     detached: Option<Instant>,
+    /// Its share of the open-file budget (`None`: a copy read past it).
+    _fd: Option<crate::fdlimit::Permit>,
 }
 
 /// Counting state shared by every file of the log.
@@ -286,6 +310,18 @@ struct Follower {
     resumed: bool,
     /// Paths already reported as unreadable (reported again once fixed).
     unreadable: HashSet<PathBuf>,
+    /// Paths already reported as not followed for lack of descriptors.
+    limited: HashSet<PathBuf>,
+    /// Matching files not followed for lack of descriptors, at the last rescan.
+    skipped: usize,
+    /// Directories already reported as unlistable.
+    unlistable: HashSet<PathBuf>,
+    /// Directories whose inotify watch failed: polled every `poll_interval`.
+    unwatchable: HashSet<PathBuf>,
+    /// Renames in the watched directories (with inotify on).
+    renames: Option<super::renames::Renames>,
+    /// What the globs matched at the last rescan (literal paths even when missing).
+    globbed: BTreeSet<PathBuf>,
     watched: HashSet<PathBuf>,
     dirty: bool,
 }
@@ -314,6 +350,12 @@ impl Follower {
             started: false,
             resumed: false,
             unreadable: HashSet::new(),
+            limited: HashSet::new(),
+            skipped: 0,
+            unlistable: HashSet::new(),
+            unwatchable: HashSet::new(),
+            renames: None,
+            globbed: BTreeSet::new(),
             watched: HashSet::new(),
             dirty: false,
         }
@@ -327,15 +369,21 @@ impl Follower {
         started: SyncSender<()>,
     ) {
         let flags = Arc::new(AtomicU8::new(0));
+        let touched = Arc::new(Mutex::new(HashSet::new()));
         let mut watcher = match self.source.watch {
-            WatchMode::Inotify => self.watcher(flags.clone(), wake),
+            WatchMode::Inotify => self.watcher(flags.clone(), touched.clone(), wake),
             WatchMode::Poll => None,
         };
+        if watcher.is_some() {
+            self.renames = super::renames::Renames::new()
+                .map_err(|e| tracing::warn!(log = %self.source.name, error = %e, "cannot watch renames; a file rotated away before a poll saw it is lost"))
+                .ok();
+        }
         self.load_checkpoint();
         self.rescan(watcher.as_mut());
         self.recover_rotated_while_down();
         self.started = true;
-        let mut more = self.read_all();
+        let mut more = self.read_all(Pass::All);
         let _ = started.send(());
         let mut next_poll = Instant::now() + self.source.poll_interval;
         let mut next_save = Instant::now();
@@ -366,28 +414,49 @@ impl Follower {
                 Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if let Some(t) = coalesce_from {
+            // A new or renamed file is looked at now: it may be rotated
+            // away before the next cycle.
+            if let Some(t) =
+                coalesce_from.filter(|_| flags.load(Ordering::Acquire) & WAKE_RESCAN == 0)
+            {
                 let left = BUSY_CYCLE.saturating_sub(t.elapsed());
                 if !left.is_zero() {
                     std::thread::sleep(left);
                 }
             }
             let woke = flags.swap(0, Ordering::AcqRel);
+            let touched = std::mem::take(&mut *touched.lock().unwrap_or_else(|e| e.into_inner()));
             let now = Instant::now();
+            let sweep = now >= next_poll;
             // Without inotify, a renamed or replaced file is noticed by a
             // stat of each followed path every cycle (the new file must be
             // read before anything else happens to it, e.g. copytruncate).
-            if woke & WAKE_RESCAN != 0 || now >= next_poll || (fast && self.paths_moved()) {
+            let rescan = woke & WAKE_RESCAN != 0
+                || sweep
+                || self.renamed_away()
+                || (fast && self.paths_moved());
+            if rescan {
                 self.rescan(if fast { None } else { watcher.as_mut() });
-                next_poll = now
-                    + if fast {
-                        FAST_RESCAN
-                    } else {
-                        self.source.poll_interval
-                    };
             }
             let before = self.scanner.bytes_read;
-            more = self.read_all();
+            // inotify said which files changed: read those alone, so a line
+            // costs the same with 10 000 idle files as with one.
+            let known = || {
+                touched
+                    .iter()
+                    .all(|p| self.files.iter().any(|t| t.path == *p))
+            };
+            let pass = if sweep || more || watcher.is_none() || woke & WAKE_ALL != 0 {
+                Pass::All
+            } else if fast || rescan || !known() {
+                Pass::Live
+            } else {
+                Pass::Changed(&touched)
+            };
+            more = self.read_all(pass);
+            if sweep {
+                next_poll = Instant::now() + self.poll_period(now, fast, watcher.is_some());
+            }
             let got = self.scanner.bytes_read > before;
             coalesce_from = got.then_some(now);
             if got {
@@ -397,7 +466,10 @@ impl Follower {
                 streak = None;
             }
             let Some(w) = watcher.as_mut() else { continue };
-            if !fast && streak.is_some_and(|s| now.duration_since(s) >= FAST_AFTER) {
+            if !fast
+                && self.files.iter().filter(|t| t.detached.is_none()).count() <= FAST_MAX_FILES
+                && streak.is_some_and(|s| now.duration_since(s) >= FAST_AFTER)
+            {
                 use notify::Watcher;
                 for dir in self.watched.drain() {
                     let _ = w.unwatch(&dir);
@@ -412,15 +484,31 @@ impl Follower {
                 tracing::debug!(log = %self.source.name, "writer idle: back to inotify");
             }
         }
-        self.read_all();
+        self.read_all(Pass::All);
         self.dirty = true;
         self.save();
+    }
+
+    /// Time to the next full pass (rescan and read of every file) that
+    /// started at `began`. With inotify on every directory the pass is only
+    /// a safety net: it is spaced so it costs at most 1 % of a core, however
+    /// many files there are.
+    fn poll_period(&self, began: Instant, fast: bool, inotify: bool) -> Duration {
+        if fast {
+            return FAST_RESCAN;
+        }
+        let period = self.source.poll_interval;
+        if !inotify || !self.unwatchable.is_empty() {
+            return period;
+        }
+        period.max(began.elapsed() * 100)
     }
 
     /// An inotify watcher that sets `flags` and pokes the thread.
     fn watcher(
         &self,
         flags: Arc<AtomicU8>,
+        touched: Arc<Mutex<HashSet<PathBuf>>>,
         wake: SyncSender<()>,
     ) -> Option<notify::RecommendedWatcher> {
         use notify::event::{AccessKind, EventKind, ModifyKind};
@@ -430,7 +518,15 @@ impl Follower {
                 Ok(ev) if ev.need_rescan() => WAKE_RESCAN,
                 Ok(ev) => match ev.kind {
                     EventKind::Access(AccessKind::Open(_)) => return,
-                    EventKind::Modify(ModifyKind::Data(_)) | EventKind::Access(_) => WAKE_DATA,
+                    EventKind::Modify(ModifyKind::Data(_)) | EventKind::Access(_) => {
+                        let mut t = touched.lock().unwrap_or_else(|e| e.into_inner());
+                        if t.len() + ev.paths.len() > TOUCHED_MAX {
+                            WAKE_ALL
+                        } else {
+                            t.extend(ev.paths.iter().cloned());
+                            WAKE_DATA
+                        }
+                    }
                     _ => WAKE_RESCAN,
                 },
                 Err(_) => WAKE_RESCAN,
@@ -508,14 +604,52 @@ impl Follower {
         if let Some(w) = watcher {
             use notify::Watcher;
             for dir in &found.dirs {
-                if !self.watched.contains(dir)
-                    && w.watch(dir, notify::RecursiveMode::NonRecursive).is_ok()
-                {
-                    self.watched.insert(dir.clone());
+                if self.watched.contains(dir) {
+                    continue;
+                }
+                match w.watch(dir, notify::RecursiveMode::NonRecursive) {
+                    Ok(()) => {
+                        self.watched.insert(dir.clone());
+                        if self.unwatchable.remove(dir) {
+                            tracing::info!(log = %self.source.name, dir = %dir.display(), "watching log directory with inotify again");
+                        }
+                    }
+                    // Not there (yet): nothing to watch, nothing failed.
+                    Err(_) if !dir.is_dir() => {}
+                    Err(e) => {
+                        self.scanner.metrics.watch_failed();
+                        if self.unwatchable.insert(dir.clone()) {
+                            tracing::warn!(log = %self.source.name, dir = %dir.display(), error = %e, poll_interval = ?self.source.poll_interval, "cannot watch log directory with inotify (fs.inotify.max_user_watches?); polling it instead");
+                        }
+                    }
                 }
             }
+            self.unwatchable.retain(|d| found.dirs.contains(d));
+            self.scanner.metrics.unwatched(self.unwatchable.len());
         }
+        if let Some(r) = &mut self.renames {
+            for dir in &found.dirs {
+                // Best effort: the inotify watch above is what is reported.
+                let _ = r.watch(dir);
+            }
+        }
+        for (dir, e) in &found.failed {
+            self.scanner.metrics.discovery_failed();
+            if self.unlistable.insert(dir.clone()) {
+                tracing::warn!(log = %self.source.name, dir = %dir.display(), error = %e, "cannot list log directory; keeping its files and retrying");
+            }
+        }
+        self.unlistable.retain(|d| {
+            let failing = found.failed.iter().any(|(f, _)| f == d);
+            if !failing {
+                tracing::info!(log = %name, dir = %d.display(), "log directory listable again");
+            }
+            failing
+        });
+        self.skipped = 0;
         let mut seen = HashSet::new();
+        // Paths whose stat failed: what they lead to is unknown, not gone.
+        let mut unknown = HashSet::new();
         for path in &found.files {
             let meta = match std::fs::metadata(path) {
                 Ok(m) if m.is_file() => m,
@@ -523,6 +657,7 @@ impl Follower {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
                     self.unreadable(path, &e);
+                    unknown.insert(path);
                     continue;
                 }
             };
@@ -541,21 +676,89 @@ impl Follower {
             }
         }
         for t in &mut self.files {
-            if t.detached.is_none() && !seen.contains(&t.id) {
+            if t.detached.is_none()
+                && !seen.contains(&t.id)
+                && !unknown.contains(&t.path)
+                && !found.unknown(&t.path)
+            {
                 t.detached = Some(Instant::now());
                 self.scanner.metrics.rotated();
                 tracing::info!(log = %self.source.name, path = %t.path.display(), "file rotated or removed; reading it to its end");
             }
         }
         self.scanner.metrics.files_followed(self.files.len());
+        self.scanner.metrics.files_skipped(self.skipped);
+        self.globbed = found.files;
     }
 
-    /// Whether a followed path now leads to another file, or to none.
+    /// Follows files renamed away from a path of the globs that were never
+    /// seen there (created and rotated away between two looks) under their
+    /// new name, from their start. Returns whether a followed path changed.
+    fn renamed_away(&mut self) -> bool {
+        let Some(r) = &mut self.renames else {
+            return false;
+        };
+        let mut renamed = Vec::new();
+        r.drain(&mut renamed);
+        let mut any = false;
+        for (from, to) in renamed {
+            if !self.globbed.contains(&from) {
+                continue;
+            }
+            any = true;
+            if self.globbed.contains(&to) {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&to) else {
+                continue;
+            };
+            let id = FileId::of(&meta);
+            if !meta.is_file() || self.files.iter().any(|t| t.id == id) {
+                continue;
+            }
+            if self.open(&to) != Some(id) {
+                continue;
+            }
+            if let Some(t) = self.files.iter_mut().find(|t| t.id == id) {
+                t.detached = Some(Instant::now());
+                self.scanner.metrics.rotated();
+                tracing::info!(log = %self.source.name, from = %from.display(), path = %to.display(), "file rotated away before it was seen; reading it from its new name");
+            }
+        }
+        any
+    }
+
+    /// Whether a followed path now leads to another file, or to none; or
+    /// the old path of a rotated file leads to a file not followed yet (the
+    /// new file of a rename + create: found now, not at the next rescan,
+    /// when it may already be rotated away itself).
     fn paths_moved(&self) -> bool {
-        self.files
+        let live: HashSet<&Path> = self
+            .files
             .iter()
             .filter(|t| t.detached.is_none())
-            .any(|t| std::fs::metadata(&t.path).map_or(true, |m| FileId::of(&m) != t.id))
+            .map(|t| t.path.as_path())
+            .collect();
+        let mut old = HashSet::new();
+        self.files.iter().any(|t| {
+            if t.detached.is_none() {
+                return std::fs::metadata(&t.path).map_or(true, |m| FileId::of(&m) != t.id);
+            }
+            if live.contains(t.path.as_path()) || !old.insert(t.path.as_path()) {
+                return false;
+            }
+            std::fs::metadata(&t.path)
+                .is_ok_and(|m| m.is_file() && !self.files.iter().any(|f| f.id == FileId::of(&m)))
+        })
+    }
+
+    /// A matching file not followed for lack of descriptors: said once per
+    /// path, counted in a gauge until it is followed.
+    fn skip(&mut self, path: &Path, why: &str) {
+        self.skipped += 1;
+        if self.limited.insert(path.to_path_buf()) {
+            tracing::warn!(log = %self.source.name, path = %path.display(), reason = why, limit = crate::fdlimit::files_budget(), "not following file: open-file limit reached; raise LimitNOFILE");
+        }
     }
 
     fn unreadable(&mut self, path: &Path, e: &std::io::Error) {
@@ -567,15 +770,22 @@ impl Follower {
 
     /// Starts following the file at `path`; returns its identity.
     fn open(&mut self, path: &Path) -> Option<FileId> {
+        let Some(fd) = crate::fdlimit::Permit::acquire() else {
+            self.skip(path, "open-file budget used up");
+            return None;
+        };
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                    self.skip(path, "too many open files");
+                }
                 self.unreadable(path, &e);
                 return None;
             }
         };
-        if self.unreadable.remove(path) {
+        if self.unreadable.remove(path) | self.limited.remove(path) {
             tracing::info!(log = %self.source.name, path = %path.display(), "log file readable again");
         }
         let meta = file.metadata().ok()?;
@@ -595,6 +805,7 @@ impl Follower {
             state: LineState::Normal,
             fingerprint: head,
             detached: None,
+            _fd: Some(fd),
         };
         if let Some(s) = self.saved.remove(&id) {
             let same = Fingerprint::read(&t.file, s.fingerprint.len).ok() == Some(s.fingerprint);
@@ -633,6 +844,9 @@ impl Follower {
                 if !meta.is_file() || FileId::of(&meta) != id {
                     continue;
                 }
+                let Some(fd) = crate::fdlimit::Permit::acquire() else {
+                    break;
+                };
                 let Ok(file) = File::open(e.path()) else {
                     break;
                 };
@@ -652,19 +866,34 @@ impl Follower {
                     state: LineState::Normal,
                     fingerprint: s.fingerprint,
                     detached: Some(Instant::now()),
+                    _fd: Some(fd),
                 });
                 break;
             }
         }
     }
 
-    /// Reads every file; lets go of detached files that are done. Returns
-    /// true when a file stopped at its read budget with more to read.
-    fn read_all(&mut self) -> bool {
+    /// Reads the files of `pass`; lets go of detached files that are done.
+    /// Returns true when a file stopped at its read budget with more to read.
+    fn read_all(&mut self, pass: Pass) -> bool {
         let mut more = false;
         let mut lag = 0u64;
         let mut i = 0;
         while i < self.files.len() {
+            let t = &self.files[i];
+            let cold = t.detached.is_some_and(|d| d.elapsed() > DETACHED_HOT);
+            let skip = match pass {
+                Pass::All => false,
+                Pass::Live => cold,
+                Pass::Changed(paths) => match t.detached {
+                    None => !paths.contains(&t.path),
+                    Some(_) => cold,
+                },
+            };
+            if skip {
+                i += 1;
+                continue;
+            }
             let (read, size) = self.read_one(i);
             let t = &mut self.files[i];
             lag += size.saturating_sub(t.pos);
@@ -683,7 +912,10 @@ impl Follower {
             i += 1;
         }
         self.scanner.metrics.files_followed(self.files.len());
-        self.scanner.metrics.lag(lag);
+        // The lag of a partial pass would leave out the files not read.
+        if matches!(pass, Pass::All) {
+            self.scanner.metrics.lag(lag);
+        }
         more
     }
 
@@ -753,6 +985,7 @@ impl Follower {
                 state: t.state,
                 fingerprint: t.fingerprint,
                 detached: Some(Instant::now()),
+                _fd: crate::fdlimit::Permit::acquire(),
             };
             if let Err(e) = self.scanner.drain(&mut c) {
                 tracing::warn!(log = %self.source.name, path = %c.path.display(), error = %e, "reading the copy failed");

@@ -31,6 +31,10 @@ pub(super) struct LogFamilies {
     long_lines: Family<Labels, Counter>,
     lag: Family<Labels, Gauge>,
     checkpoint_errors: Family<Labels, Counter>,
+    discovery_errors: Family<Labels, Counter>,
+    skipped: Family<Labels, Gauge>,
+    watch_errors: Family<Labels, Counter>,
+    unwatched: Family<Labels, Gauge>,
 }
 
 impl LogFamilies {
@@ -90,6 +94,26 @@ impl LogFamilies {
             "Failures to load or save the log's positions file",
             self.checkpoint_errors.clone(),
         );
+        r.register(
+            "vitals_log_discovery_errors",
+            "Failures to list a directory of the log's globs (its files are kept, the listing retried)",
+            self.discovery_errors.clone(),
+        );
+        r.register(
+            "vitals_log_files_skipped",
+            "Files matching the globs but not followed because the open-file limit is reached",
+            self.skipped.clone(),
+        );
+        r.register(
+            "vitals_log_watch_errors",
+            "Failures to add an inotify watch (e.g. fs.inotify.max_user_watches reached)",
+            self.watch_errors.clone(),
+        );
+        r.register(
+            "vitals_log_unwatched_directories",
+            "Directories of the log without an inotify watch: changes there are seen only by the poll",
+            self.unwatched.clone(),
+        );
     }
 
     /// Drops the fixed series of a removed log (pattern series with
@@ -116,11 +140,14 @@ impl LogFamilies {
             &self.read_errors,
             &self.long_lines,
             &self.checkpoint_errors,
+            &self.discovery_errors,
+            &self.watch_errors,
         ] {
             f.remove(&base);
         }
-        self.files.remove(&base);
-        self.lag.remove(&base);
+        for g in [&self.files, &self.lag, &self.skipped, &self.unwatched] {
+            g.remove(&base);
+        }
     }
 
     /// Creates every known series of `source` at 0 and returns its handle.
@@ -156,6 +183,10 @@ impl LogFamilies {
             long_lines: self.long_lines.get_or_create_owned(&base),
             lag: self.lag.get_or_create_owned(&base),
             checkpoint_errors: self.checkpoint_errors.get_or_create_owned(&base),
+            discovery_errors: self.discovery_errors.get_or_create_owned(&base),
+            skipped: self.skipped.get_or_create_owned(&base),
+            watch_errors: self.watch_errors.get_or_create_owned(&base),
+            unwatched: self.unwatched.get_or_create_owned(&base),
             patterns,
         }
     }
@@ -184,6 +215,10 @@ pub struct LogMetrics {
     long_lines: Counter,
     lag: Gauge,
     checkpoint_errors: Counter,
+    discovery_errors: Counter,
+    skipped: Gauge,
+    watch_errors: Counter,
+    unwatched: Gauge,
     /// One per configured pattern, in config order.
     pub patterns: Vec<PatternMetrics>,
 }
@@ -246,6 +281,31 @@ impl LogMetrics {
     /// Loading or saving positions failed.
     pub fn checkpoint_failed(&self) {
         self.checkpoint_errors.inc();
+    }
+
+    /// Listing a directory failed.
+    pub fn discovery_failed(&self) {
+        self.discovery_errors.inc();
+    }
+
+    /// `n` matching files are not followed for lack of descriptors.
+    pub fn files_skipped(&self, n: usize) {
+        self.skipped.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Adding an inotify watch failed.
+    pub fn watch_failed(&self) {
+        self.watch_errors.inc();
+    }
+
+    /// `n` directories are polled without an inotify watch.
+    pub fn unwatched(&self, n: usize) {
+        self.unwatched.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// The gauge of unwatched directories, for the status page.
+    pub fn unwatched_gauge(&self) -> Gauge {
+        self.unwatched.clone()
     }
 }
 

@@ -174,3 +174,75 @@ fn rename_storms_lose_nothing_in_fast_poll_mode() {
         e.wait_value("vitals_log_rotations_total{log=\"app\"}", first as f64);
     }
 }
+
+#[test]
+fn label_values_may_hold_any_byte() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("app.log");
+    append(&log, b"");
+    let extra = "    patterns:\n      - name: kv\n        regex: '(?-u)a=(?P<a>\\S*) b=(?P<b>\\S*)'\n        labels: [a, b]\n";
+    let e = Exporter::start(&config(logs.path(), extra));
+    append(&log, b"a=x\xffy b=z\na=x b=\xffz\na= b=\n");
+    e.wait_value("vitals_log_lines_total{log=\"app\",level=\"other\"}", 3.0);
+    let m = e.metrics();
+    let v = |a: &str, b: &str| {
+        sample(
+            &m,
+            &format!("vitals_log_pattern_matches_total{{log=\"app\",pattern=\"kv\",a=\"{a}\",b=\"{b}\"}}"),
+        )
+    };
+    assert_eq!(v("x\u{fffd}y", "z"), Some(1.0), "{m}");
+    assert_eq!(v("x", "\u{fffd}z"), Some(1.0), "{m}");
+    assert_eq!(v("", ""), Some(1.0), "{m}");
+    assert_eq!(m.matches("pattern=\"kv\",").count(), 3, "{m}");
+}
+
+#[test]
+fn a_positions_file_cut_at_a_line_boundary_is_reported_not_trusted() {
+    let logs = tempfile::tempdir().unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let names = ["a.log", "b.log", "c.log"];
+    for n in names {
+        append(&logs.path().join(n), b"ERROR before the first start\n");
+    }
+    // start_at: end, so a file without a position is never read twice.
+    let yaml = format!(
+        "logs:\n  - name: app\n    paths: ['{}/*.log']\n",
+        logs.path().display()
+    );
+    let args = ["--storage.path", storage.path().to_str().unwrap()];
+    let start = || Exporter::start_with(&yaml, &args, tempfile::tempdir().unwrap());
+    let mut e = start();
+    for n in names {
+        append(&logs.path().join(n), b"ERROR while running\n");
+    }
+    e.wait_value(ERRORS, 3.0);
+    assert!(e.stop().success());
+    let positions = std::fs::read_dir(storage.path())
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "positions"))
+        .expect("positions file");
+    let text = std::fs::read_to_string(&positions).unwrap();
+    // The header and the first entry survive.
+    let cut: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&positions, cut).unwrap();
+    for n in names {
+        append(&logs.path().join(n), b"ERROR while down\n");
+    }
+    let e = start();
+    e.wait_value(ERRORS, 0.0);
+    e.wait_value("vitals_log_checkpoint_errors_total{log=\"app\"}", 1.0);
+    for n in names {
+        append(&logs.path().join(n), b"ERROR after the restart\n");
+    }
+    e.wait_value(ERRORS, 3.0);
+    let log = e.log();
+    assert!(log.contains("positions file cut or damaged"), "{log}");
+    assert_eq!(
+        log.matches("position lost with the damaged positions file")
+            .count(),
+        3,
+        "{log}"
+    );
+}

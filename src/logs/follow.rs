@@ -308,6 +308,9 @@ struct Follower {
     /// Whether positions from an earlier run were loaded: then `start_at`
     /// does not apply, every file without a position is new.
     resumed: bool,
+    /// Whether the positions file was cut or damaged: every file's start
+    /// is then named in the log.
+    damaged: bool,
     /// Paths already reported as unreadable (reported again once fixed).
     unreadable: HashSet<PathBuf>,
     /// Paths already reported as not followed for lack of descriptors.
@@ -349,6 +352,7 @@ impl Follower {
             checkpoint,
             started: false,
             resumed: false,
+            damaged: false,
             unreadable: HashSet::new(),
             limited: HashSet::new(),
             skipped: 0,
@@ -441,11 +445,7 @@ impl Follower {
             let before = self.scanner.bytes_read;
             // inotify said which files changed: read those alone, so a line
             // costs the same with 10 000 idle files as with one.
-            let known = || {
-                touched
-                    .iter()
-                    .all(|p| self.files.iter().any(|t| t.path == *p))
-            };
+            let known = || touched.iter().all(|p| self.globbed.contains(p));
             let pass = if sweep || more || watcher.is_none() || woke & WAKE_ALL != 0 {
                 Pass::All
             } else if fast || rescan || !known() {
@@ -555,6 +555,7 @@ impl Follower {
             Err(e) => {
                 tracing::warn!(log = %self.source.name, error = %e, "ignoring unusable positions file");
                 self.scanner.metrics.checkpoint_failed();
+                self.damaged = matches!(e, checkpoint::CheckpointError::Damaged { .. });
             }
         }
     }
@@ -647,6 +648,13 @@ impl Follower {
             failing
         });
         self.skipped = 0;
+        // By identity: a linear search per path made a rescan O(files²).
+        let index: HashMap<FileId, usize> = self
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, i))
+            .collect();
         let mut seen = HashSet::new();
         // Paths whose stat failed: what they lead to is unknown, not gone.
         let mut unknown = HashSet::new();
@@ -662,7 +670,8 @@ impl Follower {
                 }
             };
             let id = FileId::of(&meta);
-            if let Some(t) = self.files.iter_mut().find(|t| t.id == id) {
+            if let Some(&i) = index.get(&id) {
+                let t = &mut self.files[i];
                 if t.path != *path {
                     t.path = path.clone();
                     self.dirty = true;
@@ -824,6 +833,9 @@ impl Follower {
             if t.file.read_at(&mut last, size - 1).ok() == Some(1) && last[0] != b'\n' {
                 t.state = LineState::Skip;
             }
+        }
+        if self.damaged && !self.started {
+            tracing::warn!(log = %self.source.name, path = %path.display(), start_at = ?self.source.start_at, "position lost with the damaged positions file; start_at applies");
         }
         tracing::debug!(log = %self.source.name, path = %path.display(), offset = t.pos, "following file");
         self.files.push(t);

@@ -14,6 +14,9 @@ use crate::logs::matcher::LevelCounts;
 /// Label value of the series that takes matches past a pattern's cap.
 pub const OVERFLOW_VALUE: &str = "__overflow__";
 
+/// Bytes of the length before each label value in a series key.
+const LEN_BYTES: usize = std::mem::size_of::<usize>();
+
 /// Label sets vary per log (optional `microservice`, pattern captures).
 type Labels = Vec<(String, String)>;
 
@@ -318,7 +321,8 @@ pub struct PatternMetrics {
     /// Capture group index of each label.
     groups: Vec<usize>,
     max: usize,
-    /// Label values joined by 0xFF (never valid UTF-8, so no collisions).
+    /// Label values, each prefixed by its length: any byte may occur in a
+    /// value (`(?-u)` patterns), so no separator is safe.
     series: HashMap<Vec<u8>, Counter>,
     key: Vec<u8>,
     unlabelled: Option<Counter>,
@@ -328,11 +332,18 @@ pub struct PatternMetrics {
 
 impl PatternMetrics {
     fn new(p: &Pattern, family: Family<Labels, Counter>, base: Labels, overflow: Counter) -> Self {
-        let groups = p
+        // Pairs, so a key always holds one value per name.
+        let (names, groups) = p
             .labels
             .iter()
-            .filter_map(|l| p.regex.capture_names().position(|n| n == Some(l.as_str())))
-            .collect();
+            .filter_map(|l| {
+                let g = p
+                    .regex
+                    .capture_names()
+                    .position(|n| n == Some(l.as_str()))?;
+                Some((l.clone(), g))
+            })
+            .unzip();
         // Without labels the one series exists from the start.
         let unlabelled = p
             .labels
@@ -341,7 +352,7 @@ impl PatternMetrics {
         PatternMetrics {
             family,
             base,
-            names: p.labels.clone(),
+            names,
             groups,
             max: p.max_series,
             series: HashMap::new(),
@@ -360,10 +371,9 @@ impl PatternMetrics {
         }
         self.key.clear();
         for &g in &self.groups {
-            if let Some((s, e)) = locs.get(g) {
-                self.key.extend_from_slice(&hay[s..e]);
-            }
-            self.key.push(0xFF);
+            let value = locs.get(g).map_or(&[][..], |(s, e)| &hay[s..e]);
+            self.key.extend_from_slice(&value.len().to_le_bytes());
+            self.key.extend_from_slice(value);
         }
         if let Some(c) = self.series.get(self.key.as_slice()) {
             c.inc();
@@ -384,8 +394,14 @@ impl PatternMetrics {
             return;
         }
         let mut labels = self.base.clone();
-        for (name, value) in self.names.iter().zip(self.key.split(|&b| b == 0xFF)) {
+        let mut rest = self.key.as_slice();
+        for name in &self.names {
+            let (len, tail) = rest.split_at(LEN_BYTES);
+            let mut n = [0u8; LEN_BYTES];
+            n.copy_from_slice(len);
+            let (value, tail) = tail.split_at(usize::from_le_bytes(n));
             labels.push((name.clone(), String::from_utf8_lossy(value).into_owned()));
+            rest = tail;
         }
         let c = self.family.get_or_create_owned(&labels);
         c.inc();

@@ -246,3 +246,46 @@ fn a_positions_file_cut_at_a_line_boundary_is_reported_not_trusted() {
         "{log}"
     );
 }
+
+#[test]
+fn a_directory_inotify_cannot_watch_is_reported_and_polled() {
+    use std::os::unix::fs::PermissionsExt;
+    // inotify needs read permission on the directory; the file itself is
+    // reachable through the search (x) permission alone.
+    const NOBODY: u32 = 65534;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("needs root to run the exporter as another user; skipped");
+        return;
+    }
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("app.log");
+    append(&log, b"");
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(logs.path(), std::fs::Permissions::from_mode(0o311)).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let yaml = format!(
+        "logs:\n  - name: app\n    paths: ['{}']\n    poll_interval: 100ms\n",
+        log.display()
+    );
+    let e = Exporter::launch(&yaml, &[], home, |cmd| {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(NOBODY).gid(NOBODY);
+    });
+    e.wait_value("vitals_log_watch_errors_total{log=\"app\"}", 1.0);
+    e.wait_value("vitals_log_unwatched_directories{log=\"app\"}", 1.0);
+    append(&log, b"ERROR polled\nERROR polled\n");
+    e.wait_value(ERRORS, 2.0);
+    // Still one failure: retried at each poll, reported once.
+    e.wait_value("vitals_log_watch_errors_total{log=\"app\"}", 1.0);
+    let log_text = e.log();
+    assert_eq!(
+        log_text.matches("cannot watch log directory").count(),
+        1,
+        "{log_text}"
+    );
+    let (status, _, page) = e.get("/");
+    assert_eq!(status, 200);
+    assert!(page.contains("<li>app: 1 directory not watched"), "{page}");
+}

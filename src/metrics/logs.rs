@@ -109,7 +109,7 @@ impl LogFamilies {
         );
         r.register(
             "vitals_log_watch_errors",
-            "Failures to add an inotify watch (e.g. fs.inotify.max_user_watches reached)",
+            "Directories that could not be watched with inotify (e.g. fs.inotify.max_user_watches reached), once per failure until watched again",
             self.watch_errors.clone(),
         );
         r.register(

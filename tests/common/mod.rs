@@ -66,7 +66,8 @@ impl Exporter {
         })
     }
 
-    fn launch(
+    /// Like [`Exporter::start_with`]; `setup` adjusts the command first.
+    pub fn launch(
         yaml: &str,
         args: &[&str],
         dir: tempfile::TempDir,

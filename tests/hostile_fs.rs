@@ -289,3 +289,52 @@ fn a_directory_inotify_cannot_watch_is_reported_and_polled() {
     assert_eq!(status, 200);
     assert!(page.contains("<li>app: 1 directory not watched"), "{page}");
 }
+
+#[test]
+fn captured_label_series_are_capped_across_reloads_and_go_with_their_log() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("app.log");
+    append(&log, b"");
+    let yaml = |poll: &str| {
+        config(
+            logs.path(),
+            &format!("    poll_interval: {poll}\n    patterns:\n      - name: user\n        regex: 'user=(?P<user>\\w+)'\n        labels: [user]\n        max_series: 2\n"),
+        )
+    };
+    let e = Exporter::start(&yaml("1s"));
+    let series = |m: &str| {
+        m.lines()
+            .filter(|l| l.starts_with("vitals_log_pattern_matches_total{") && l.contains("user="))
+            .count()
+    };
+    append(&log, b"user=a\nuser=b\n");
+    e.wait_value("vitals_log_lines_total{log=\"app\",level=\"other\"}", 2.0);
+    // A changed entry restarts the follower: the cap still counts a and b.
+    std::fs::write(&e.config, yaml("2s")).unwrap();
+    signal(&e, libc::SIGHUP);
+    wait_for("the follower restarted", Duration::from_secs(20), || {
+        e.log().contains("configuration reloaded")
+    });
+    append(&log, b"user=c\nuser=a\n");
+    e.wait_value(
+        "vitals_log_pattern_matches_total{log=\"app\",pattern=\"user\",user=\"__overflow__\"}",
+        1.0,
+    );
+    let m = e.metrics();
+    assert_eq!(
+        sample(
+            &m,
+            "vitals_log_pattern_matches_total{log=\"app\",pattern=\"user\",user=\"a\"}"
+        ),
+        Some(2.0),
+        "{m}"
+    );
+    assert_eq!(series(&m), 3, "a, b and __overflow__\n{m}");
+    // The log goes: so do its captured-label series.
+    std::fs::write(&e.config, "logs: []\n").unwrap();
+    signal(&e, libc::SIGHUP);
+    wait_for("the log's series gone", Duration::from_secs(20), || {
+        series(&e.metrics()) == 0
+    });
+    assert!(!e.metrics().contains("pattern=\"user\""), "{}", e.metrics());
+}

@@ -2,6 +2,7 @@
 //! cardinality cap.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -19,6 +20,20 @@ const LEN_BYTES: usize = std::mem::size_of::<usize>();
 
 /// Label sets vary per log (optional `microservice`, pattern captures).
 type Labels = Vec<(String, String)>;
+
+/// The label sets one pattern created, kept across follower restarts: the
+/// cap then holds over reloads, and the series go when the log or the
+/// pattern does.
+#[derive(Debug, Default)]
+struct Created {
+    /// Series key (see [`PatternMetrics::matched`]) to its labels.
+    sets: HashMap<Vec<u8>, Labels>,
+    /// The pattern was removed: no new series.
+    closed: bool,
+}
+
+/// A pattern's series labels (with `pattern`) and its capture label names.
+type PatternKey = (Labels, Vec<String>);
 
 /// The log families, registered once.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +53,7 @@ pub(super) struct LogFamilies {
     skipped: Family<Labels, Gauge>,
     watch_errors: Family<Labels, Counter>,
     unwatched: Family<Labels, Gauge>,
+    created: Arc<Mutex<HashMap<PatternKey, Arc<Mutex<Created>>>>>,
 }
 
 impl LogFamilies {
@@ -119,8 +135,7 @@ impl LogFamilies {
         );
     }
 
-    /// Drops the fixed series of a removed log (pattern series with
-    /// captured labels stay until restart: their label sets are not kept).
+    /// Drops every series of a removed log, captured-label ones included.
     pub(super) fn remove(&self, source: &LogSource) {
         let base = base_labels(source);
         let with = |k: &str, v: &str| {
@@ -136,6 +151,7 @@ impl LogFamilies {
             self.matches.remove(&l);
             self.overflow.remove(&l);
         }
+        self.drop_patterns(&base, &[]);
         for f in [
             &self.bytes,
             &self.rotations,
@@ -153,6 +169,27 @@ impl LogFamilies {
         }
     }
 
+    /// Removes the captured-label series of the patterns of the log with
+    /// `base` labels that are not in `keep`.
+    fn drop_patterns(&self, base: &Labels, keep: &[PatternKey]) {
+        let mut created = lock(&self.created);
+        created.retain(|key, c| {
+            if !key.0.starts_with(&base[..1]) || keep.contains(key) {
+                return true;
+            }
+            let mut c = lock(c);
+            for labels in c.sets.values() {
+                self.matches.remove(labels);
+            }
+            let mut overflow = key.0.clone();
+            overflow.extend(key.1.iter().map(|n| (n.clone(), OVERFLOW_VALUE.into())));
+            self.matches.remove(&overflow);
+            c.sets.clear();
+            c.closed = true;
+            false
+        });
+    }
+
     /// Creates every known series of `source` at 0 and returns its handle.
     pub(super) fn log(&self, source: &LogSource) -> LogMetrics {
         let base = base_labels(source);
@@ -161,16 +198,24 @@ impl LogFamilies {
             l.push((k.to_string(), v.to_string()));
             l
         };
+        let keys: Vec<PatternKey> = source
+            .patterns
+            .iter()
+            .map(|p| (with("pattern", &p.name), p.labels.clone()))
+            .collect();
+        self.drop_patterns(&base, &keys);
         let patterns = source
             .patterns
             .iter()
-            .map(|p| {
-                let labels = with("pattern", &p.name);
+            .zip(keys)
+            .map(|(p, key)| {
+                let created = lock(&self.created).entry(key.clone()).or_default().clone();
                 PatternMetrics::new(
                     p,
                     self.matches.clone(),
-                    labels.clone(),
-                    self.overflow.get_or_create_owned(&labels),
+                    key.0.clone(),
+                    self.overflow.get_or_create_owned(&key.0),
+                    created,
                 )
             })
             .collect();
@@ -322,8 +367,10 @@ pub struct PatternMetrics {
     groups: Vec<usize>,
     max: usize,
     /// Label values, each prefixed by its length: any byte may occur in a
-    /// value (`(?-u)` patterns), so no separator is safe.
+    /// value (`(?-u)` patterns), so no separator is safe. A cache of
+    /// `created`, which holds the cap.
     series: HashMap<Vec<u8>, Counter>,
+    created: Arc<Mutex<Created>>,
     key: Vec<u8>,
     unlabelled: Option<Counter>,
     overflow: Counter,
@@ -331,7 +378,13 @@ pub struct PatternMetrics {
 }
 
 impl PatternMetrics {
-    fn new(p: &Pattern, family: Family<Labels, Counter>, base: Labels, overflow: Counter) -> Self {
+    fn new(
+        p: &Pattern,
+        family: Family<Labels, Counter>,
+        base: Labels,
+        overflow: Counter,
+        created: Arc<Mutex<Created>>,
+    ) -> Self {
         // Pairs, so a key always holds one value per name.
         let (names, groups) = p
             .labels
@@ -356,6 +409,7 @@ impl PatternMetrics {
             groups,
             max: p.max_series,
             series: HashMap::new(),
+            created,
             key: Vec::with_capacity(64),
             unlabelled,
             overflow,
@@ -379,20 +433,46 @@ impl PatternMetrics {
             c.inc();
             return;
         }
-        if self.series.len() >= self.max {
-            self.overflow.inc();
-            let series = self.overflow_series.get_or_insert_with(|| {
-                let mut l = self.base.clone();
-                l.extend(
-                    self.names
-                        .iter()
-                        .map(|n| (n.clone(), OVERFLOW_VALUE.to_string())),
-                );
-                self.family.get_or_create_owned(&l)
-            });
-            series.inc();
+        let mut created = lock(&self.created);
+        if created.closed {
             return;
         }
+        let labels = match created.sets.get(self.key.as_slice()) {
+            Some(l) => l.clone(),
+            None if created.sets.len() >= self.max => {
+                drop(created);
+                self.overflowed();
+                return;
+            }
+            None => {
+                let l = self.labels();
+                created.sets.insert(self.key.clone(), l.clone());
+                l
+            }
+        };
+        drop(created);
+        let c = self.family.get_or_create_owned(&labels);
+        c.inc();
+        self.series.insert(self.key.clone(), c);
+    }
+
+    /// A match past the cap.
+    fn overflowed(&mut self) {
+        self.overflow.inc();
+        let series = self.overflow_series.get_or_insert_with(|| {
+            let mut l = self.base.clone();
+            l.extend(
+                self.names
+                    .iter()
+                    .map(|n| (n.clone(), OVERFLOW_VALUE.to_string())),
+            );
+            self.family.get_or_create_owned(&l)
+        });
+        series.inc();
+    }
+
+    /// The labels of the series of `self.key`.
+    fn labels(&self) -> Labels {
         let mut labels = self.base.clone();
         let mut rest = self.key.as_slice();
         for name in &self.names {
@@ -403,8 +483,11 @@ impl PatternMetrics {
             labels.push((name.clone(), String::from_utf8_lossy(value).into_owned()));
             rest = tail;
         }
-        let c = self.family.get_or_create_owned(&labels);
-        c.inc();
-        self.series.insert(self.key.clone(), c);
+        labels
     }
+}
+
+/// A panic while holding the lock leaves plain data, still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -338,3 +338,16 @@ fn captured_label_series_are_capped_across_reloads_and_go_with_their_log() {
     });
     assert!(!e.metrics().contains("pattern=\"user\""), "{}", e.metrics());
 }
+
+#[test]
+fn a_symlink_to_a_file_of_the_same_directory_counts_at_once() {
+    let logs = tempfile::tempdir().unwrap();
+    // Both names match: the file is followed once, by the name sorted last.
+    let target = logs.path().join("app-1.log");
+    append(&target, b"");
+    std::os::unix::fs::symlink(&target, logs.path().join("current.log")).unwrap();
+    // inotify names the target, not the link; the poll is an hour away.
+    let e = Exporter::start(&config(logs.path(), "    poll_interval: 1h\n"));
+    append(&target, b"ERROR via the link\n");
+    e.wait_value(ERRORS, 1.0);
+}

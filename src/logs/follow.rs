@@ -446,8 +446,16 @@ impl Follower {
             }
             let before = self.scanner.bytes_read;
             // inotify said which files changed: read those alone, so a line
-            // costs the same with 10 000 idle files as with one.
-            let known = || touched.iter().all(|p| self.globbed.contains(p));
+            // costs the same with 10 000 idle files as with one. A name we
+            // do not follow by (a symlink's target, another file of the
+            // directory) reads every live file.
+            let known = || {
+                touched.iter().all(|p| {
+                    self.files
+                        .iter()
+                        .any(|t| t.path.as_os_str() == p.as_os_str())
+                })
+            };
             let pass = if sweep || more || watcher.is_none() || woke & WAKE_ALL != 0 {
                 Pass::All
             } else if fast || rescan || !known() {

@@ -501,7 +501,7 @@ impl Follower {
 
     /// Time to the next full pass (rescan and read of every file) that
     /// started at `began`. With inotify on every directory the pass is only
-    /// a safety net: it is spaced so it costs at most 1 % of a core, however
+    /// a safety net: it is spaced to cost at most 0.5 % of a core, however
     /// many files there are.
     fn poll_period(&self, began: Instant, fast: bool, inotify: bool) -> Duration {
         if fast {
@@ -511,7 +511,7 @@ impl Follower {
         if !inotify || !self.unwatchable.is_empty() {
             return period;
         }
-        period.max(began.elapsed() * 100)
+        period.max(began.elapsed() * 200)
     }
 
     /// An inotify watcher that sets `flags` and pokes the thread.

@@ -5,6 +5,7 @@
 //! - [`probe`]: one prober per kind (HTTP, TCP) reporting a [`probe::ProbeReport`].
 //! - [`discovery`]: services from Prometheus file_sd files.
 //! - [`fsread`]: bounded, non-blocking reads of files the configuration names.
+//! - [`fdlimit`]: the open-file limit, raised at start and shared by followed files.
 //! - [`logs`]: following log files, counting levels and patterns.
 //! - [`reload`]: what runs for the current configuration, and reloading it.
 //! - [`schedule`]: one task per service, probing on its own interval.
@@ -18,6 +19,7 @@
 pub mod base64;
 pub mod config;
 pub mod discovery;
+pub mod fdlimit;
 pub mod fsread;
 pub mod logging;
 pub mod logs;

@@ -86,6 +86,11 @@ fn main() -> ExitCode {
         };
     }
 
+    match vitals_exporter::fdlimit::raise() {
+        Ok(Some((old, new))) => tracing::debug!(old, new, "raised the open-file limit"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::config::Service;
 use crate::probe::ProbeReport;
@@ -82,6 +83,8 @@ struct LogLink {
 pub struct Board {
     services: Mutex<BTreeMap<String, ServiceStatus>>,
     logs: Mutex<Vec<LogLink>>,
+    /// Each log's gauge of directories without an inotify watch.
+    unwatched: Mutex<Vec<(String, Gauge)>>,
 }
 
 impl Board {
@@ -163,6 +166,26 @@ impl Board {
     /// Forgets the link of a removed log.
     pub fn unlink_log(&self, log: &str) {
         lock(&self.logs).retain(|l| l.log != log);
+        lock(&self.unwatched).retain(|(l, _)| l != log);
+    }
+
+    /// Shows on the page when log `log` has directories inotify cannot
+    /// watch (replacing an earlier gauge of the same log).
+    pub fn watch_log(&self, log: &str, unwatched: Gauge) {
+        let mut all = lock(&self.unwatched);
+        all.retain(|(l, _)| l != log);
+        all.push((log.to_string(), unwatched));
+    }
+
+    /// Logs with directories only polled, and how many, sorted by log.
+    pub fn unwatched_logs(&self) -> Vec<(String, i64)> {
+        let mut out: Vec<(String, i64)> = lock(&self.unwatched)
+            .iter()
+            .map(|(l, g)| (l.clone(), g.get()))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        out.sort();
+        out
     }
 
     /// Records the log counters; call every [`SAMPLE_EVERY`].

@@ -7,9 +7,13 @@
 //! ```text
 //! # vitals_exporter positions v2
 //! <dev> <inode> <offset> <head-length> <head-hash> <tail-length> <tail-hash> <copy> <path>
+//! # end <entries> <FNV-1a of every byte before this line, hex>
 //! ```
 //!
-//! A v1 file (no tail) is still read: its positions are checked by head only.
+//! The end line catches a file cut at a line boundary (a copy, a restore,
+//! a filesystem that lost the tail), which would otherwise read as fewer
+//! files. A v1 file (no tail, copy flag or end line) is still read: its
+//! positions are checked by head only.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,7 +21,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const HEADER: &str = "# vitals_exporter positions v2";
+/// The first format: the same entries, without an end line.
 const HEADER_V1: &str = "# vitals_exporter positions v1";
+const END: &str = "# end ";
 
 /// Device and inode: what a file is, whatever its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,6 +153,16 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The end line is missing or does not match: entries may be missing.
+    #[error("{path}: positions file cut or damaged ({reason}); ignoring its {} entries", lost.len())]
+    Damaged {
+        /// The checkpoint file.
+        path: String,
+        /// What does not match.
+        reason: String,
+        /// The paths of the entries that could be read, all ignored.
+        lost: Vec<PathBuf>,
+    },
 }
 
 /// Loads saved positions; a missing file is an empty map.
@@ -168,14 +184,36 @@ pub fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointError> {
         reason,
     };
     let text = String::from_utf8(text).map_err(|_| corrupt(1, "not UTF-8"))?;
-    let mut lines = text.lines();
-    let v1 = match lines.next() {
-        Some(HEADER) => false,
-        Some(HEADER_V1) => true,
+    let (first, _) = text.split_once('\n').unwrap_or((&text, ""));
+    let v1 = first == HEADER_V1;
+    let body = match first {
+        HEADER_V1 => text.as_str(),
+        HEADER => {
+            let body = text.strip_suffix('\n').unwrap_or(&text);
+            match body.rsplit_once('\n') {
+                Some((entries, end)) if end.starts_with(END) => {
+                    let entries = &text[..=entries.len()];
+                    let want = format!(
+                        "{END}{} {:016x}",
+                        entries.lines().count() - 1,
+                        crate::fnv1a(entries.as_bytes())
+                    );
+                    if end != want {
+                        return Err(damaged(
+                            path,
+                            entries,
+                            format!("end line {end:?}, content gives {want:?}"),
+                        ));
+                    }
+                    entries
+                }
+                _ => return Err(damaged(path, body, "no end line".into())),
+            }
+        }
         _ => return Err(corrupt(1, "missing header")),
     };
     let mut out = HashMap::new();
-    for (i, line) in lines.enumerate() {
+    for (i, line) in body.lines().skip(1).enumerate() {
         let n = i + 2;
         let mut f = line.splitn(if v1 { 6 } else { 9 }, ' ');
         let mut num = |radix: u32| {
@@ -208,6 +246,23 @@ pub fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointError> {
     Ok(out)
 }
 
+/// The error for a v2 file whose end line is missing or wrong; names the
+/// entries that can still be read (all ignored: any of them may be damaged).
+fn damaged(path: &Path, text: &str, reason: String) -> CheckpointError {
+    let lost = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.splitn(9, ' ').nth(8))
+        .map(|p| PathBuf::from(unescape(p)))
+        .collect();
+    CheckpointError::Damaged {
+        path: path.display().to_string(),
+        reason,
+        lost,
+    }
+}
+
 /// Atomically replaces the positions file with `entries`.
 pub fn save<'a>(
     path: &Path,
@@ -220,7 +275,9 @@ pub fn save<'a>(
     let mut text = String::with_capacity(256);
     text.push_str(HEADER);
     text.push('\n');
+    let mut count = 0;
     for (id, s) in entries {
+        count += 1;
         use std::fmt::Write as _;
         let _ = writeln!(
             text,
@@ -235,6 +292,11 @@ pub fn save<'a>(
             u8::from(s.copy),
             escape(&s.path.to_string_lossy())
         );
+    }
+    let sum = crate::fnv1a(text.as_bytes());
+    {
+        use std::fmt::Write as _;
+        let _ = writeln!(text, "{END}{count} {sum:016x}");
     }
     let tmp = path.with_extension("positions.tmp");
     let mut f = File::create(&tmp).map_err(io)?;
@@ -328,6 +390,44 @@ mod tests {
     }
 
     #[test]
+    fn a_file_cut_at_a_line_boundary_is_reported_with_its_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.positions");
+        let saved = |n: u64| Saved {
+            offset: n,
+            fingerprint: Fingerprint::of(b"x"),
+            tail: Fingerprint::of(b"y"),
+            copy: n == 2,
+            path: PathBuf::from(format!("/l/{n}.log")),
+        };
+        let (a, b) = (saved(1), saved(2));
+        let ids = [FileId { dev: 1, ino: 1 }, FileId { dev: 1, ino: 2 }];
+        save(&p, [(ids[0], &a), (ids[1], &b)].into_iter()).unwrap();
+        assert_eq!(load(&p).unwrap().len(), 2);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[3].starts_with("# end 2 "), "{text}");
+        for keep in 1..4 {
+            let cut = lines[..keep].join("\n") + "\n";
+            std::fs::write(&p, &cut).unwrap();
+            match load(&p) {
+                Err(CheckpointError::Damaged { lost, .. }) => {
+                    let want: Vec<PathBuf> = [&a, &b][..keep - 1]
+                        .iter()
+                        .map(|s| s.path.clone())
+                        .collect();
+                    assert_eq!(lost, want, "{cut}");
+                }
+                other => panic!("{cut}: {other:?}"),
+            }
+        }
+        // An entry changed in place fails the checksum too.
+        std::fs::write(&p, text.replacen(" 2 1 ", " 2 7 ", 1)).unwrap();
+        assert!(matches!(load(&p), Err(CheckpointError::Damaged { .. })));
+    }
+
+    #[test]
     fn missing_is_empty_and_corrupt_is_reported() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x.positions");
@@ -337,7 +437,7 @@ mod tests {
             load(&p).unwrap_err().to_string(),
             format!("{}:1: corrupt positions file: missing header", p.display())
         );
-        std::fs::write(&p, format!("{HEADER}\n1 2 x 3 4 /a\n")).unwrap();
+        std::fs::write(&p, format!("{HEADER_V1}\n1 2 x 3 4 /a\n")).unwrap();
         assert_eq!(
             load(&p).unwrap_err().to_string(),
             format!("{}:2: corrupt positions file: bad number", p.display())

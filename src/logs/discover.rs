@@ -16,6 +16,16 @@ pub struct Found {
     /// Directories in which the last component was looked up: watching
     /// them shows files that appear, move or vanish.
     pub dirs: BTreeSet<PathBuf>,
+    /// Directories that exist but could not be listed (e.g. `EMFILE`):
+    /// what they hold is unknown, not gone.
+    pub failed: Vec<(PathBuf, std::io::Error)>,
+}
+
+impl Found {
+    /// Whether `path` may be missing from `files` only because a listing failed.
+    pub fn unknown(&self, path: &Path) -> bool {
+        self.failed.iter().any(|(d, _)| path.starts_with(d))
+    }
 }
 
 /// Expands absolute glob `patterns` one path component at a time, skipping
@@ -26,6 +36,14 @@ pub fn expand(patterns: &[String], exclude: &globset::GlobSet) -> Found {
         expand_one(pattern, exclude, &mut found);
     }
     found
+}
+
+/// Errors that mean the directory is not there (as opposed to unlistable).
+fn gone(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
 }
 
 fn expand_one(pattern: &str, exclude: &globset::GlobSet, found: &mut Found) {
@@ -46,10 +64,22 @@ fn expand_one(pattern: &str, exclude: &globset::GlobSet, found: &mut Found) {
             };
             let m = glob.compile_matcher();
             for dir in &current {
-                let Ok(entries) = std::fs::read_dir(dir) else {
-                    continue;
+                let entries = match std::fs::read_dir(dir) {
+                    Ok(entries) => entries,
+                    Err(e) if gone(&e) => continue,
+                    Err(e) => {
+                        found.failed.push((dir.clone(), e));
+                        continue;
+                    }
                 };
-                for e in entries.flatten() {
+                for e in entries {
+                    let e = match e {
+                        Ok(e) => e,
+                        Err(e) => {
+                            found.failed.push((dir.clone(), e));
+                            break;
+                        }
+                    };
                     let name = e.file_name();
                     // Hidden files only match patterns that name the dot.
                     if name.to_string_lossy().starts_with('.') && !comp.starts_with('.') {

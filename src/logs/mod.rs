@@ -7,6 +7,7 @@
 //! - [`matcher`]: level classification and patterns over blocks of lines.
 //! - [`checkpoint`]: positions saved atomically, keyed by file identity.
 //! - [`open`]: opening followed files without blocking; regular files only.
+//! - [`renames`]: renames in the watched directories, to find files rotated away unseen.
 
 pub mod checkpoint;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod discover;
 pub mod follow;
 pub mod matcher;
 pub mod open;
+pub mod renames;
 
 use std::path::Path;
 
@@ -32,6 +34,7 @@ pub fn start(
     let mut handles = Vec::with_capacity(sources.len());
     for source in sources {
         let m = metrics.log(source);
+        board.watch_log(&source.name, m.unwatched_gauge());
         if let Some(service) = &source.service {
             let (error, warning) = m.level_counters();
             board.link_log(&source.name, service, error, warning);

@@ -2,6 +2,7 @@
 //! cardinality cap.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -14,8 +15,25 @@ use crate::logs::matcher::LevelCounts;
 /// Label value of the series that takes matches past a pattern's cap.
 pub const OVERFLOW_VALUE: &str = "__overflow__";
 
+/// Bytes of the length before each label value in a series key.
+const LEN_BYTES: usize = std::mem::size_of::<usize>();
+
 /// Label sets vary per log (optional `microservice`, pattern captures).
 type Labels = Vec<(String, String)>;
+
+/// The label sets one pattern created, kept across follower restarts: the
+/// cap then holds over reloads, and the series go when the log or the
+/// pattern does.
+#[derive(Debug, Default)]
+struct Created {
+    /// Series key (see [`PatternMetrics::matched`]) to its labels.
+    sets: HashMap<Vec<u8>, Labels>,
+    /// The pattern was removed: no new series.
+    closed: bool,
+}
+
+/// A pattern's series labels (with `pattern`) and its capture label names.
+type PatternKey = (Labels, Vec<String>);
 
 /// The log families, registered once.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +49,11 @@ pub(super) struct LogFamilies {
     long_lines: Family<Labels, Counter>,
     lag: Family<Labels, Gauge>,
     checkpoint_errors: Family<Labels, Counter>,
+    discovery_errors: Family<Labels, Counter>,
+    skipped: Family<Labels, Gauge>,
+    watch_errors: Family<Labels, Counter>,
+    unwatched: Family<Labels, Gauge>,
+    created: Arc<Mutex<HashMap<PatternKey, Arc<Mutex<Created>>>>>,
 }
 
 impl LogFamilies {
@@ -90,10 +113,29 @@ impl LogFamilies {
             "Failures to load or save the log's positions file",
             self.checkpoint_errors.clone(),
         );
+        r.register(
+            "vitals_log_discovery_errors",
+            "Failures to list a directory of the log's globs (its files are kept, the listing retried)",
+            self.discovery_errors.clone(),
+        );
+        r.register(
+            "vitals_log_files_skipped",
+            "Files matching the globs but not followed because the open-file limit is reached",
+            self.skipped.clone(),
+        );
+        r.register(
+            "vitals_log_watch_errors",
+            "Directories that could not be watched with inotify (e.g. fs.inotify.max_user_watches reached), once per failure until watched again",
+            self.watch_errors.clone(),
+        );
+        r.register(
+            "vitals_log_unwatched_directories",
+            "Directories of the log without an inotify watch: changes there are seen only by the poll",
+            self.unwatched.clone(),
+        );
     }
 
-    /// Drops the fixed series of a removed log (pattern series with
-    /// captured labels stay until restart: their label sets are not kept).
+    /// Drops every series of a removed log, captured-label ones included.
     pub(super) fn remove(&self, source: &LogSource) {
         let base = base_labels(source);
         let with = |k: &str, v: &str| {
@@ -109,6 +151,7 @@ impl LogFamilies {
             self.matches.remove(&l);
             self.overflow.remove(&l);
         }
+        self.drop_patterns(&base, &[]);
         for f in [
             &self.bytes,
             &self.rotations,
@@ -116,11 +159,35 @@ impl LogFamilies {
             &self.read_errors,
             &self.long_lines,
             &self.checkpoint_errors,
+            &self.discovery_errors,
+            &self.watch_errors,
         ] {
             f.remove(&base);
         }
-        self.files.remove(&base);
-        self.lag.remove(&base);
+        for g in [&self.files, &self.lag, &self.skipped, &self.unwatched] {
+            g.remove(&base);
+        }
+    }
+
+    /// Removes the captured-label series of the patterns of the log with
+    /// `base` labels that are not in `keep`.
+    fn drop_patterns(&self, base: &Labels, keep: &[PatternKey]) {
+        let mut created = lock(&self.created);
+        created.retain(|key, c| {
+            if !key.0.starts_with(&base[..1]) || keep.contains(key) {
+                return true;
+            }
+            let mut c = lock(c);
+            for labels in c.sets.values() {
+                self.matches.remove(labels);
+            }
+            let mut overflow = key.0.clone();
+            overflow.extend(key.1.iter().map(|n| (n.clone(), OVERFLOW_VALUE.into())));
+            self.matches.remove(&overflow);
+            c.sets.clear();
+            c.closed = true;
+            false
+        });
     }
 
     /// Creates every known series of `source` at 0 and returns its handle.
@@ -131,16 +198,24 @@ impl LogFamilies {
             l.push((k.to_string(), v.to_string()));
             l
         };
+        let keys: Vec<PatternKey> = source
+            .patterns
+            .iter()
+            .map(|p| (with("pattern", &p.name), p.labels.clone()))
+            .collect();
+        self.drop_patterns(&base, &keys);
         let patterns = source
             .patterns
             .iter()
-            .map(|p| {
-                let labels = with("pattern", &p.name);
+            .zip(keys)
+            .map(|(p, key)| {
+                let created = lock(&self.created).entry(key.clone()).or_default().clone();
                 PatternMetrics::new(
                     p,
                     self.matches.clone(),
-                    labels.clone(),
-                    self.overflow.get_or_create_owned(&labels),
+                    key.0.clone(),
+                    self.overflow.get_or_create_owned(&key.0),
+                    created,
                 )
             })
             .collect();
@@ -156,6 +231,10 @@ impl LogFamilies {
             long_lines: self.long_lines.get_or_create_owned(&base),
             lag: self.lag.get_or_create_owned(&base),
             checkpoint_errors: self.checkpoint_errors.get_or_create_owned(&base),
+            discovery_errors: self.discovery_errors.get_or_create_owned(&base),
+            skipped: self.skipped.get_or_create_owned(&base),
+            watch_errors: self.watch_errors.get_or_create_owned(&base),
+            unwatched: self.unwatched.get_or_create_owned(&base),
             patterns,
         }
     }
@@ -184,6 +263,10 @@ pub struct LogMetrics {
     long_lines: Counter,
     lag: Gauge,
     checkpoint_errors: Counter,
+    discovery_errors: Counter,
+    skipped: Gauge,
+    watch_errors: Counter,
+    unwatched: Gauge,
     /// One per configured pattern, in config order.
     pub patterns: Vec<PatternMetrics>,
 }
@@ -247,6 +330,31 @@ impl LogMetrics {
     pub fn checkpoint_failed(&self) {
         self.checkpoint_errors.inc();
     }
+
+    /// Listing a directory failed.
+    pub fn discovery_failed(&self) {
+        self.discovery_errors.inc();
+    }
+
+    /// `n` matching files are not followed for lack of descriptors.
+    pub fn files_skipped(&self, n: usize) {
+        self.skipped.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Adding an inotify watch failed.
+    pub fn watch_failed(&self) {
+        self.watch_errors.inc();
+    }
+
+    /// `n` directories are polled without an inotify watch.
+    pub fn unwatched(&self, n: usize) {
+        self.unwatched.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// The gauge of unwatched directories, for the status page.
+    pub fn unwatched_gauge(&self) -> Gauge {
+        self.unwatched.clone()
+    }
 }
 
 /// Counters of one pattern, keyed by the captured label values.
@@ -258,8 +366,11 @@ pub struct PatternMetrics {
     /// Capture group index of each label.
     groups: Vec<usize>,
     max: usize,
-    /// Label values joined by 0xFF (never valid UTF-8, so no collisions).
+    /// Label values, each prefixed by its length: any byte may occur in a
+    /// value (`(?-u)` patterns), so no separator is safe. A cache of
+    /// `created`, which holds the cap.
     series: HashMap<Vec<u8>, Counter>,
+    created: Arc<Mutex<Created>>,
     key: Vec<u8>,
     unlabelled: Option<Counter>,
     overflow: Counter,
@@ -267,12 +378,25 @@ pub struct PatternMetrics {
 }
 
 impl PatternMetrics {
-    fn new(p: &Pattern, family: Family<Labels, Counter>, base: Labels, overflow: Counter) -> Self {
-        let groups = p
+    fn new(
+        p: &Pattern,
+        family: Family<Labels, Counter>,
+        base: Labels,
+        overflow: Counter,
+        created: Arc<Mutex<Created>>,
+    ) -> Self {
+        // Pairs, so a key always holds one value per name.
+        let (names, groups) = p
             .labels
             .iter()
-            .filter_map(|l| p.regex.capture_names().position(|n| n == Some(l.as_str())))
-            .collect();
+            .filter_map(|l| {
+                let g = p
+                    .regex
+                    .capture_names()
+                    .position(|n| n == Some(l.as_str()))?;
+                Some((l.clone(), g))
+            })
+            .unzip();
         // Without labels the one series exists from the start.
         let unlabelled = p
             .labels
@@ -281,10 +405,11 @@ impl PatternMetrics {
         PatternMetrics {
             family,
             base,
-            names: p.labels.clone(),
+            names,
             groups,
             max: p.max_series,
             series: HashMap::new(),
+            created,
             key: Vec::with_capacity(64),
             unlabelled,
             overflow,
@@ -300,35 +425,69 @@ impl PatternMetrics {
         }
         self.key.clear();
         for &g in &self.groups {
-            if let Some((s, e)) = locs.get(g) {
-                self.key.extend_from_slice(&hay[s..e]);
-            }
-            self.key.push(0xFF);
+            let value = locs.get(g).map_or(&[][..], |(s, e)| &hay[s..e]);
+            self.key.extend_from_slice(&value.len().to_le_bytes());
+            self.key.extend_from_slice(value);
         }
         if let Some(c) = self.series.get(self.key.as_slice()) {
             c.inc();
             return;
         }
-        if self.series.len() >= self.max {
-            self.overflow.inc();
-            let series = self.overflow_series.get_or_insert_with(|| {
-                let mut l = self.base.clone();
-                l.extend(
-                    self.names
-                        .iter()
-                        .map(|n| (n.clone(), OVERFLOW_VALUE.to_string())),
-                );
-                self.family.get_or_create_owned(&l)
-            });
-            series.inc();
+        let mut created = lock(&self.created);
+        if created.closed {
             return;
         }
-        let mut labels = self.base.clone();
-        for (name, value) in self.names.iter().zip(self.key.split(|&b| b == 0xFF)) {
-            labels.push((name.clone(), String::from_utf8_lossy(value).into_owned()));
-        }
+        let labels = match created.sets.get(self.key.as_slice()) {
+            Some(l) => l.clone(),
+            None if created.sets.len() >= self.max => {
+                drop(created);
+                self.overflowed();
+                return;
+            }
+            None => {
+                let l = self.labels();
+                created.sets.insert(self.key.clone(), l.clone());
+                l
+            }
+        };
+        drop(created);
         let c = self.family.get_or_create_owned(&labels);
         c.inc();
         self.series.insert(self.key.clone(), c);
     }
+
+    /// A match past the cap.
+    fn overflowed(&mut self) {
+        self.overflow.inc();
+        let series = self.overflow_series.get_or_insert_with(|| {
+            let mut l = self.base.clone();
+            l.extend(
+                self.names
+                    .iter()
+                    .map(|n| (n.clone(), OVERFLOW_VALUE.to_string())),
+            );
+            self.family.get_or_create_owned(&l)
+        });
+        series.inc();
+    }
+
+    /// The labels of the series of `self.key`.
+    fn labels(&self) -> Labels {
+        let mut labels = self.base.clone();
+        let mut rest = self.key.as_slice();
+        for name in &self.names {
+            let (len, tail) = rest.split_at(LEN_BYTES);
+            let mut n = [0u8; LEN_BYTES];
+            n.copy_from_slice(len);
+            let (value, tail) = tail.split_at(usize::from_le_bytes(n));
+            labels.push((name.clone(), String::from_utf8_lossy(value).into_owned()));
+            rest = tail;
+        }
+        labels
+    }
+}
+
+/// A panic while holding the lock leaves plain data, still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

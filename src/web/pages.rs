@@ -89,7 +89,21 @@ table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px soli
             warnings = recent.map(|r| r.1.to_string()).unwrap_or_default(),
         );
     }
-    h.push_str("</tbody></table>\n</body></html>\n");
+    h.push_str("</tbody></table>\n");
+    let unwatched = app.board.unwatched_logs();
+    if !unwatched.is_empty() {
+        h.push_str("<h2>Logs without inotify</h2>\n<ul>\n");
+        for (log, n) in &unwatched {
+            let _ = writeln!(
+                h,
+                "<li>{}: {n} director{} not watched (inotify watch failed; fs.inotify.max_user_watches?), polled every poll_interval</li>",
+                escape(log),
+                if *n == 1 { "y" } else { "ies" },
+            );
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("</body></html>\n");
     h
 }
 

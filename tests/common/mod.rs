@@ -43,6 +43,36 @@ impl Exporter {
 
     /// Like [`Exporter::start`], with extra flags and a chosen directory.
     pub fn start_with(yaml: &str, args: &[&str], dir: tempfile::TempDir) -> Exporter {
+        Self::launch(yaml, args, dir, |_| {})
+    }
+
+    /// Like [`Exporter::start`], with soft and hard `RLIMIT_NOFILE` at `nofile`.
+    pub fn start_nofile(yaml: &str, nofile: u64) -> Exporter {
+        Self::launch(yaml, &[], tempfile::tempdir().expect("tempdir"), |cmd| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: nofile,
+                        rlim_max: nofile,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        })
+    }
+
+    /// Like [`Exporter::start_with`]; `setup` adjusts the command first.
+    pub fn launch(
+        yaml: &str,
+        args: &[&str],
+        dir: tempfile::TempDir,
+        setup: impl FnOnce(&mut Command),
+    ) -> Exporter {
         let config = dir.path().join("exporter.yaml");
         let default_storage = dir.path().join("data");
         let storage: &[&std::ffi::OsStr] = if args.contains(&"--storage.path") {
@@ -51,16 +81,16 @@ impl Exporter {
             &["--storage.path".as_ref(), default_storage.as_os_str()]
         };
         std::fs::write(&config, yaml).expect("write config");
-        let mut child = Command::new(BIN)
-            .arg("--config.file")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config.file")
             .arg(&config)
             .args(["--web.listen-address", "127.0.0.1:0"])
             .args(args)
             .args(storage)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start exporter");
+            .stderr(Stdio::piped());
+        setup(&mut cmd);
+        let mut child = cmd.spawn().expect("start exporter");
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();

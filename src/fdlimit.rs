@@ -1,0 +1,83 @@
+//! The open-file limit: raised at start, and shared between followed files
+//! and everything else (the listener, connections, probes, checkpoints).
+//!
+//! Followed files may use the limit minus a reserve. Past that, a follower
+//! follows fewer files and says which, rather than starving `accept` and
+//! its own directory listings (a failed listing must never look like files
+//! that vanished).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// Descriptors open for followed files, over every follower.
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, as Go programs do:
+/// systemd and most shells start services with a soft limit of 1 024.
+/// Returns (old, new) soft limits when it changed.
+pub fn raise() -> std::io::Result<Option<(u64, u64)>> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if lim.rlim_cur >= lim.rlim_max {
+        return Ok(None);
+    }
+    let old = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: setrlimit reads the struct we own.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(Some((old, lim.rlim_max)))
+}
+
+/// The soft `RLIMIT_NOFILE` now.
+fn soft_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    lim.rlim_cur
+}
+
+/// Descriptors followed files may hold: the soft limit minus a reserve for
+/// the listener, connections, probes, inotify, listings and checkpoints.
+pub fn files_budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let soft = usize::try_from(soft_limit()).unwrap_or(usize::MAX);
+        soft.saturating_sub(64 + soft / 4)
+    })
+}
+
+/// One descriptor of the followed-files budget; given back on drop.
+#[derive(Debug)]
+pub struct Permit(());
+
+impl Permit {
+    /// A descriptor for a followed file, if the budget has one left.
+    pub fn acquire() -> Option<Permit> {
+        let budget = files_budget();
+        IN_USE
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < budget).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Permit(()))
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        IN_USE.fetch_sub(1, Ordering::AcqRel);
+    }
+}

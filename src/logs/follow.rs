@@ -29,6 +29,9 @@ use crate::metrics::logs::LogMetrics;
 const READ_SIZE: usize = 64 * 1024;
 /// Bytes read from one file before the others get their turn.
 const READ_BUDGET: u64 = 32 << 20;
+/// Rotated-away identities remembered (cleared when full: they matter only
+/// until the file's first read).
+const ROTATED_AWAY_MAX: usize = 4096;
 /// How long a file renamed away or deleted is still read (writers that
 /// have not reopened yet), once it has no new data.
 pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
@@ -436,6 +439,10 @@ struct Follower {
     unwatchable: HashSet<PathBuf>,
     /// Renames in the watched directories (with inotify on).
     renames: Option<super::renames::Renames>,
+    /// Files renamed away from a followed path: rotated generations, never
+    /// copies, however alike their bytes (a log of repeated lines makes
+    /// every generation look like a copy of the live file).
+    rotated_away: HashSet<FileId>,
     /// What the globs matched at the last rescan (literal paths even when missing).
     globbed: BTreeSet<PathBuf>,
     watched: HashSet<PathBuf>,
@@ -472,6 +479,7 @@ impl Follower {
             unlistable: HashSet::new(),
             unwatchable: HashSet::new(),
             renames: None,
+            rotated_away: HashSet::new(),
             globbed: BTreeSet::new(),
             watched: HashSet::new(),
             dirty: false,
@@ -842,13 +850,17 @@ impl Follower {
                 continue;
             }
             any = true;
-            if self.globbed.contains(&to) {
-                continue;
-            }
             let Ok(meta) = std::fs::metadata(&to) else {
                 continue;
             };
             let id = FileId::of(&meta);
+            if self.rotated_away.len() >= ROTATED_AWAY_MAX {
+                self.rotated_away.clear();
+            }
+            self.rotated_away.insert(id);
+            if self.globbed.contains(&to) {
+                continue;
+            }
             if !meta.is_file() || self.files.iter().any(|t| t.id == id) {
                 continue;
             }
@@ -1072,7 +1084,12 @@ impl Follower {
                 return (0, 0);
             }
         };
-        if t.pos == 0 && size > 0 && !t.copy && self.is_copy(&self.files[i], size) {
+        if t.pos == 0
+            && size > 0
+            && !t.copy
+            && !self.rotated_away.contains(&t.id)
+            && self.is_copy(&self.files[i], size)
+        {
             // Seen before the truncation of its original (maybe while `cp`
             // still wrote it): its bytes are counted there, and the rest
             // read from here when the original truncates.

@@ -483,23 +483,24 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// anchors relative `*_file` paths.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let shown = path.display().to_string();
-    let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        let message = first_line(&e.to_string());
-        let message = match field_at(text, line, column) {
-            Some(field) => format!("{field}: {message}"),
-            None => message,
-        };
-        ConfigError::Syntax {
-            path: shown.clone(),
-            line,
-            column,
-            message,
-        }
-    })?;
+    let raw: RawConfig =
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            let message = first_line(&e.to_string());
+            let message = match field_at(text, line, column) {
+                Some(field) => format!("{field}: {message}"),
+                None => message,
+            };
+            ConfigError::Syntax {
+                path: shown.clone(),
+                line,
+                column,
+                message,
+            }
+        })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut v = Validator {
         file: shown,
@@ -515,6 +516,21 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             problems: v.problems,
         })
     }
+}
+
+/// YAML nodes a configuration may hold. saphyr's default (250 000) refused
+/// a file of some 27 000 services with "budget breached: Nodes { nodes:
+/// 250001 }"; the file is read whole up to 16 MiB anyway, and these bounds
+/// keep parsing such a file to a second and a few hundred MiB.
+const MAX_YAML_NODES: usize = 4_000_000;
+
+fn yaml_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = MAX_YAML_NODES;
+    budget.max_events = 2 * MAX_YAML_NODES;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 /// saphyr's message repeats the location and appends a source snippet; we

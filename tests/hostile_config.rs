@@ -392,3 +392,27 @@ fn credentials_in_refused_urls_are_not_quoted() {
     let (status, _, body) = http_get(e.addr, &path, &[]);
     assert_eq!((status, body.as_str()), (400, "Target is not host:port\n"));
 }
+
+/// A large fleet in one file: saphyr's default node budget (250 000)
+/// refused anything past some 27 000 services with "budget breached:
+/// Nodes { nodes: 250001 }".
+#[test]
+fn a_config_of_100_000_services_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = String::from("services:\n");
+    for i in 0..100_000 {
+        yaml.push_str(&format!(
+            "  - name: s{i}\n    interval: 1h\n    tcp:\n      address: 127.0.0.1:9\n"
+        ));
+    }
+    let cfg = write_file(dir.path(), "exporter.yaml", &yaml);
+    let (code, out, err) =
+        run_bin_bounded(&["--config.check", "--config.file", cfg.to_str().unwrap()]);
+    assert_eq!(
+        (code, format!("{out}{err}")),
+        (
+            0,
+            format!("{}: OK (100000 services, 0 logs)\n", cfg.display())
+        )
+    );
+}

@@ -483,23 +483,24 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// anchors relative `*_file` paths.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let shown = path.display().to_string();
-    let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        let message = first_line(&e.to_string());
-        let message = match field_at(text, line, column) {
-            Some(field) => format!("{field}: {message}"),
-            None => message,
-        };
-        ConfigError::Syntax {
-            path: shown.clone(),
-            line,
-            column,
-            message,
-        }
-    })?;
+    let raw: RawConfig =
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            let message = first_line(&e.to_string());
+            let message = match field_at(text, line, column) {
+                Some(field) => format!("{field}: {message}"),
+                None => message,
+            };
+            ConfigError::Syntax {
+                path: shown.clone(),
+                line,
+                column,
+                message,
+            }
+        })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut v = Validator {
         file: shown,
@@ -515,6 +516,21 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             problems: v.problems,
         })
     }
+}
+
+/// YAML nodes a configuration may hold. saphyr's default (250 000) refused
+/// a file of some 27 000 services with "budget breached: Nodes { nodes:
+/// 250001 }"; the file is read whole up to 16 MiB anyway, and these bounds
+/// keep parsing such a file to a second and a few hundred MiB.
+const MAX_YAML_NODES: usize = 4_000_000;
+
+fn yaml_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = MAX_YAML_NODES;
+    budget.max_events = 2 * MAX_YAML_NODES;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 /// saphyr's message repeats the location and appends a source snippet; we
@@ -850,12 +866,15 @@ impl Validator<'_> {
                 }
             }
             Ok(_) => {
-                let msg = format!("{:?} is not an absolute http:// or https:// URL", at.value);
+                let msg = format!(
+                    "{:?} is not an absolute http:// or https:// URL",
+                    redact_userinfo(&at.value)
+                );
                 self.problem(at, &format!("{field}.url"), msg);
                 None
             }
             Err(e) => {
-                let msg = format!("invalid URL {:?}: {e}", at.value);
+                let msg = format!("invalid URL {:?}: {e}", redact_userinfo(&at.value));
                 self.problem(at, &format!("{field}.url"), msg);
                 None
             }
@@ -1032,7 +1051,7 @@ impl Validator<'_> {
             (Some(at), false) => match split_host_port(&at.value) {
                 Some(hp) => Some(hp),
                 None => {
-                    let msg = format!("{:?} is not host:port", at.value);
+                    let msg = format!("{:?} is not host:port", redact_userinfo(&at.value));
                     self.problem(at, &format!("{field}.address"), msg);
                     None
                 }
@@ -1104,7 +1123,13 @@ pub(crate) fn split_host_port(s: &str) -> Option<(String, u16)> {
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    if host.is_empty() || port == 0 {
+    // No host name or address holds these; `user:pw@host` would be
+    // quoted as the host in every error and as the service name.
+    if host.is_empty()
+        || port == 0
+        || host.contains(['@', '/', '?', '#'])
+        || host.contains(char::is_whitespace)
+    {
         return None;
     }
     Some((host.to_string(), port))
@@ -1160,6 +1185,20 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// `s` with the userinfo of its authority (`user:password@`) replaced by
+/// `<redacted>@`: URLs and targets are quoted in errors and logs, and a
+/// URL refused for carrying credentials must not print them.
+pub(crate) fn redact_userinfo(s: &str) -> String {
+    let start = s.find("://").map_or(0, |i| i + 3);
+    let end = s[start..]
+        .find(['/', '?', '#'])
+        .map_or(s.len(), |i| start + i);
+    match s[start..end].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &s[..start], &s[start + at..]),
+        None => s.to_string(),
+    }
+}
+
 /// Replaces each `${VAR}` with the environment variable's value.
 fn expand_env(s: &str) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
@@ -1186,6 +1225,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn userinfo_is_redacted() {
+        for (s, want) in [
+            ("http://u:pw@h:1/p?q@x", "http://<redacted>@h:1/p?q@x"),
+            ("ftp://u:p@w@h/", "ftp://<redacted>@h/"),
+            ("u:pw@h:80", "<redacted>@h:80"),
+            ("http://h/a@b", "http://h/a@b"),
+            ("h:80", "h:80"),
+            ("", ""),
+            ("://@", "://<redacted>@"),
+        ] {
+            assert_eq!(redact_userinfo(s), want, "{s}");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
@@ -1208,6 +1262,9 @@ mod tests {
         assert_eq!(split_host_port("[::1]:443"), Some(("::1".into(), 443)));
         assert_eq!(split_host_port("nohost"), None);
         assert_eq!(split_host_port(":80"), None);
+        for bad in ["u:pw@h:80", "h/x:80", "h x:80", "h?:80", "h#:80", "\th:80"] {
+            assert_eq!(split_host_port(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -67,17 +67,19 @@ pub fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Discovered
                         .filter(|n| !n.is_empty())
                         .cloned()
                         .unwrap_or_else(|| target.clone());
+                    // Checked first: a refused target (one with credentials)
+                    // is never quoted whole, even as a duplicate name.
+                    let probe = match sf.module.aim(&target) {
+                        Ok(p) => p,
+                        Err(why) => {
+                            tracing::warn!(file = %file.display(), target = %crate::config::redact_userinfo(&target), error = why, "target does not fit the module; skipped");
+                            continue;
+                        }
+                    };
                     if !seen.insert(name.clone()) {
                         tracing::warn!(file = %file.display(), microservice = %name, "duplicate service name; skipped");
                         continue;
                     }
-                    let probe = match sf.module.aim(&target) {
-                        Ok(p) => p,
-                        Err(why) => {
-                            tracing::warn!(file = %file.display(), target = %target, error = why, "target does not fit the module; skipped");
-                            continue;
-                        }
-                    };
                     out.push(Service {
                         name,
                         interval: sf.interval,

@@ -331,3 +331,88 @@ service_files:
     }
     e.wait_value("vitals_config_last_reload_successful", 1.0);
 }
+
+/// A password pasted into a URL is refused, and the refusal must not quote
+/// it: not in `--config.check`, not in the log of a discovered target.
+#[test]
+fn credentials_in_refused_urls_are_not_quoted() {
+    const CANARY: &str = "CANARY-91d2-url-password";
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "exporter.yaml",
+        &format!(
+            "services:\n  - name: a\n    http:\n      url: ftp://probe:{CANARY}@127.0.0.1/\n  - name: b\n    http:\n      url: http://probe:{CANARY}@exa mple/\n  - name: c\n    tcp:\n      address: probe:{CANARY}@127.0.0.1:5432\n"
+        ),
+    );
+    let (code, out, err) =
+        run_bin_bounded(&["--config.check", "--config.file", cfg.to_str().unwrap()]);
+    let file = cfg.display();
+    assert_eq!(code, 1);
+    assert_eq!(
+        format!("{out}{err}"),
+        format!(
+            "{file}:4:12: services[0].http.url: \"ftp://<redacted>@127.0.0.1/\" is not an absolute http:// or https:// URL\n\
+             {file}:7:12: services[1].http.url: invalid URL \"http://<redacted>@exa mple/\": invalid uri character\n\
+             {file}:10:16: services[2].tcp.address: \"<redacted>@127.0.0.1:5432\" is not host:port\n"
+        )
+    );
+
+    let srv = TestServer::http(|_| Reply::new(200, "ok"));
+    let sd = tempfile::tempdir().unwrap();
+    write_file(
+        sd.path(),
+        "t.json",
+        &format!(
+            r#"[{{"targets": ["probe:{CANARY}@{a}", "{a}"], "labels": {{"microservice": "same"}}}}]"#,
+            a = srv.addr
+        ),
+    );
+    let e = Exporter::start(&format!(
+        "modules:\n  - name: web\n    timeout: 500ms\n    http: {{}}\n  - name: tcp\n    tcp: {{}}\nservice_files:\n  - files: ['{}/*.json']\n    module: web\n    interval: 1s\n",
+        sd.path().display()
+    ));
+    // The refused target does not take the name: the good one is probed.
+    e.wait_value("vitals_up{microservice=\"same\"}", 1.0);
+    wait_for("the refusal logged", Duration::from_secs(10), || {
+        e.log().contains("target does not fit the module; skipped")
+    });
+    let log = e.log();
+    assert!(!log.contains(CANARY), "{log}");
+    assert!(
+        log.contains(&format!("target=<redacted>@{} ", srv.addr)),
+        "{log}"
+    );
+    assert!(!log.contains("duplicate service name"), "{log}");
+    // `/probe` refuses such a TCP target as it refuses such a URL.
+    let path = format!(
+        "/probe?module=tcp&target={}",
+        urlencode(&format!("probe:{CANARY}@{}", srv.addr))
+    );
+    let (status, _, body) = http_get(e.addr, &path, &[]);
+    assert_eq!((status, body.as_str()), (400, "Target is not host:port\n"));
+}
+
+/// A large fleet in one file: saphyr's default node budget (250 000)
+/// refused anything past some 27 000 services with "budget breached:
+/// Nodes { nodes: 250001 }".
+#[test]
+fn a_config_of_100_000_services_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = String::from("services:\n");
+    for i in 0..100_000 {
+        yaml.push_str(&format!(
+            "  - name: s{i}\n    interval: 1h\n    tcp:\n      address: 127.0.0.1:9\n"
+        ));
+    }
+    let cfg = write_file(dir.path(), "exporter.yaml", &yaml);
+    let (code, out, err) =
+        run_bin_bounded(&["--config.check", "--config.file", cfg.to_str().unwrap()]);
+    assert_eq!(
+        (code, format!("{out}{err}")),
+        (
+            0,
+            format!("{}: OK (100000 services, 0 logs)\n", cfg.display())
+        )
+    );
+}

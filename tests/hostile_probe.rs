@@ -320,3 +320,58 @@ fn redirects_change_the_method_as_go_does() {
         ]
     );
 }
+
+/// A target controls what failure messages quote (here a 60 000-byte
+/// `Location`): they are cut to 512 bytes before they reach the log, the
+/// status page and `/probe?debug=true`.
+#[test]
+fn huge_redirect_locations_do_not_bloat_messages() {
+    let location = format!("ftp://{}", "x".repeat(60_000));
+    let loc = location.clone();
+    let srv = TestServer::http(move |_| Reply::new(302, "").header("Location", &loc));
+    let e = Exporter::start(&format!(
+        "modules:\n  - name: web\n    timeout: 2s\n    http: {{}}\n    allowed_targets: ['127.0.0.1']\n\
+         services:\n  - name: redir\n    interval: 2s\n    timeout: 1s\n    http:\n      url: {}\n",
+        srv.url("/")
+    ));
+    let full = format!("bad redirect location {location:?}");
+    let want = format!("{}…", &full[..512]);
+
+    let path = format!(
+        "/probe?module=web&debug=true&target={}",
+        urlencode(&srv.url("/"))
+    );
+    let (status, _, body) = http_get(e.addr, &path, &[]);
+    assert_eq!(status, 200);
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("probe failed: "))
+        .unwrap_or_else(|| panic!("no failure line in {body}"));
+    assert_eq!(line, format!("probe failed: other: {want}"));
+
+    e.wait_value("vitals_up{microservice=\"redir\"}", 0.0);
+    let page = |e: &Exporter| e.get("/").2;
+    wait_for(
+        "the failure on the status page",
+        Duration::from_secs(10),
+        || page(&e).contains("<td>other: bad redirect location"),
+    );
+    let shown = format!("<td>other: {}</td>", want.replace('"', "&quot;"));
+    let page = page(&e);
+    assert!(page.contains(&shown), "{page}");
+    assert!(page.len() < 8_000, "status page is {} bytes", page.len());
+    wait_for(
+        "the state change in the log",
+        Duration::from_secs(10),
+        || {
+            e.log()
+                .contains("msg=\"service is down\" microservice=redir")
+        },
+    );
+    let log = e.log();
+    assert!(
+        !log.contains(&"x".repeat(1_000)),
+        "{} bytes of log",
+        log.len()
+    );
+}

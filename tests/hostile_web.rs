@@ -816,3 +816,127 @@ fn web_config_files_that_are_not_regular_are_refused() {
         )
     );
 }
+
+/// One raw request with arbitrary header bytes; returns the status.
+fn status_with_raw_header(addr: SocketAddr, header: &[u8]) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".to_vec();
+    req.extend_from_slice(header);
+    req.extend_from_slice(b"\r\n\r\n");
+    s.write_all(&req).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    String::from_utf8_lossy(&raw[..12.min(raw.len())])[9..]
+        .parse()
+        .unwrap()
+}
+
+/// Spellings of `Authorization` a client may send: the scheme in any case,
+/// extra spaces, a colon in the password are accepted; an empty user,
+/// missing parts, a huge or non-UTF-8 value are refused, never a 500.
+#[test]
+fn authorization_header_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = "a:b c:";
+    let web = write_file(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "basic_auth_users:\n  {USER}: {}\n",
+            bcrypt::hash(pass, 4).unwrap()
+        ),
+    );
+    let e = start_with_web(dir, &web);
+    wait_for("ready", Duration::from_secs(20), || {
+        e.get("/-/ready").0 == 200
+    });
+    let b64 = |s: &str| vitals_exporter::base64::encode(s.as_bytes());
+    let creds = b64(&format!("{USER}:{pass}"));
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (format!("Authorization: Basic {creds}").into(), 200),
+        (format!("Authorization: basic {creds}").into(), 200),
+        (format!("Authorization: BASIC   {creds}  ").into(), 200),
+        (format!("authorization:Basic {creds}").into(), 200),
+        (
+            format!("Authorization: Basic {}", b64(&format!("{USER}:a"))).into(),
+            401,
+        ),
+        (
+            format!("Authorization: Basic {}", b64(&format!(":{pass}"))).into(),
+            401,
+        ),
+        (format!("Authorization: Basic {}", b64(USER)).into(), 401),
+        (format!("Authorization: Basic{creds}").into(), 401),
+        (format!("Authorization: Bearer {creds}").into(), 401),
+        (b"Authorization: Basic".to_vec(), 401),
+        (b"Authorization: Basic !!!!".to_vec(), 401),
+        (
+            format!("Authorization: Basic {}", "QUFB".repeat(2_000)).into(),
+            401,
+        ),
+        (b"Authorization: Basic \xff\xfe\x80".to_vec(), 401),
+        (
+            format!("Authorization: Basic {}", b64("\u{0}:\u{0}")).into(),
+            401,
+        ),
+        (
+            [
+                b"Authorization: Basic ".as_slice(),
+                vitals_exporter::base64::encode(b"\xff:\xff").as_bytes(),
+            ]
+            .concat(),
+            401,
+        ),
+    ];
+    for (header, want) in cases {
+        assert_eq!(
+            status_with_raw_header(e.addr, &header),
+            want,
+            "{}",
+            String::from_utf8_lossy(&header)
+        );
+    }
+    assert_eq!(e.get("/-/healthy").0, 200);
+}
+
+/// Wrong passwords of an unknown user take as long as those of a known
+/// one, also when the configured hash is slower than cost 10: a fixed
+/// cost-10 dummy hash answered unknown users 4 times faster, naming the
+/// users that exist.
+#[test]
+fn unknown_users_take_as_long_as_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = write_file(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "basic_auth_users:\n  {USER}: {}\n",
+            bcrypt::hash(PASSWORD, 12).unwrap()
+        ),
+    );
+    let e = start_with_web(dir, &web);
+    wait_for("ready", Duration::from_secs(20), || {
+        e.get("/-/ready").0 == 200
+    });
+    // The fastest of a few tries: the machine's load only adds time.
+    let fastest = |user: &str| {
+        let header = basic(user, "wrong");
+        (0..4)
+            .map(|_| {
+                let t = Instant::now();
+                let status = http_get_head(e.addr, "/metrics", &[("Authorization", &header)]).0;
+                assert_eq!(status, 401);
+                t.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let known = fastest(USER);
+    let unknown = fastest("nobody");
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    assert!(
+        (0.6..1.7).contains(&ratio),
+        "unknown user {unknown:?}, known user {known:?}"
+    );
+}

@@ -105,13 +105,25 @@ pub struct Failure {
     pub message: String,
 }
 
+/// Longest failure message kept, in bytes. Messages quote what a target
+/// sent (a redirect's `Location` may be hundreds of KiB) and go to the log
+/// at every state change, the status page and `/probe?debug=true`.
+pub const MAX_MESSAGE_BYTES: usize = 512;
+
 impl Failure {
-    /// A failure of class `reason`.
+    /// A failure of class `reason`; the message is cut to
+    /// [`MAX_MESSAGE_BYTES`] (on a character boundary, marked with `…`).
     pub fn new(reason: FailureReason, message: impl Into<String>) -> Self {
-        Failure {
-            reason,
-            message: message.into(),
+        let mut message = message.into();
+        if message.len() > MAX_MESSAGE_BYTES {
+            let cut = (0..=MAX_MESSAGE_BYTES)
+                .rev()
+                .find(|i| message.is_char_boundary(*i))
+                .unwrap_or(0);
+            message.truncate(cut);
+            message.push('…');
         }
+        Failure { reason, message }
     }
 }
 
@@ -281,4 +293,24 @@ pub(crate) async fn handshake(
         };
     }
     Ok(tls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Failure, FailureReason, MAX_MESSAGE_BYTES};
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let short = "x".repeat(MAX_MESSAGE_BYTES);
+        assert_eq!(
+            Failure::new(FailureReason::Other, short.clone()).message,
+            short
+        );
+        let long = "é".repeat(MAX_MESSAGE_BYTES);
+        let cut = Failure::new(FailureReason::Other, format!("a{long}")).message;
+        assert_eq!(
+            cut,
+            format!("a{}…", "é".repeat((MAX_MESSAGE_BYTES - 1) / 2))
+        );
+    }
 }

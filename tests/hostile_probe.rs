@@ -375,3 +375,25 @@ fn huge_redirect_locations_do_not_bloat_messages() {
         log.len()
     );
 }
+
+#[test]
+fn refused_probes_log_a_bounded_target() {
+    let e = Exporter::start(
+        "modules:\n  - name: web\n    timeout: 2s\n    http: {}\n    allowed_targets: ['10.0.0.0/8']\n",
+    );
+    let target = format!("http://127.0.0.1/{}", "a".repeat(60_000));
+    let path = format!("/probe?module=web&target={}", urlencode(&target));
+    let (status, _, body) = http_get(e.addr, &path, &[]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.len() < 1_024, "403 body is {} bytes", body.len());
+    wait_for("the refusal in the log", Duration::from_secs(10), || {
+        e.log().contains("msg=\"probe refused\"")
+    });
+    let log = e.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("msg=\"probe refused\""))
+        .unwrap_or_default();
+    assert!(line.contains("target_bytes=60017"), "{line}");
+    assert!(line.len() < 2_048, "refusal line is {} bytes", line.len());
+}

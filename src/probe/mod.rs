@@ -116,15 +116,21 @@ impl Failure {
     pub fn new(reason: FailureReason, message: impl Into<String>) -> Self {
         let mut message = message.into();
         if message.len() > MAX_MESSAGE_BYTES {
-            let cut = (0..=MAX_MESSAGE_BYTES)
-                .rev()
-                .find(|i| message.is_char_boundary(*i))
-                .unwrap_or(0);
-            message.truncate(cut);
+            message.truncate(clipped(&message).len());
             message.push('…');
         }
         Failure { reason, message }
     }
+}
+
+/// The first [`MAX_MESSAGE_BYTES`] of `s`, cut on a character boundary:
+/// for logging what a client or target sent.
+pub fn clipped(s: &str) -> &str {
+    let cut = (0..=MAX_MESSAGE_BYTES.min(s.len()))
+        .rev()
+        .find(|i| s.is_char_boundary(*i))
+        .unwrap_or(0);
+    &s[..cut]
 }
 
 /// Everything one probe measured.

@@ -101,7 +101,8 @@ pub async fn probe<B>(app: &App, req: &Request<B>) -> Response<Body> {
     if let Some(f) = &report.failure {
         if report.refused && report.redirects == 0 {
             app.metrics.probe_refused(&module_name);
-            tracing::warn!(module = %module_name, target = %target, reason = %f.message, "probe refused");
+            // Anyone who can reach /probe chooses the target: log a bounded part.
+            tracing::warn!(module = %crate::probe::clipped(&module_name), target = %crate::probe::clipped(&target), target_bytes = target.len(), reason = %f.message, "probe refused");
             return respond(
                 StatusCode::FORBIDDEN,
                 "text/plain; charset=utf-8",

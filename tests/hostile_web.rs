@@ -816,3 +816,52 @@ fn web_config_files_that_are_not_regular_are_refused() {
         )
     );
 }
+
+/// Threads of the exporter.
+fn threads(e: &Exporter) -> usize {
+    std::fs::read_dir(format!("/proc/{}/task", e.child.id()))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Scrapes abandoned at once (a client that sends `GET /metrics` and
+/// hangs up, as a reset HTTP/2 stream does) share the encode running:
+/// before, each queued its own full encode on the blocking pool, and 300 of
+/// them grew the exporter by ~300 threads (idle blocking threads linger
+/// 10 s, so the count right after the flood shows how many ran).
+#[test]
+fn abandoned_scrapes_share_one_encode() {
+    raise_fd_limit();
+    // A large exposition, so an encode takes long enough for requests to
+    // pile up behind it.
+    let mut services = String::from("services:\n");
+    for i in 0..2000 {
+        services.push_str(&format!(
+            "  - name: s{i}\n    interval: 1h\n    tcp:\n      address: 127.0.0.1:9\n"
+        ));
+    }
+    let e = Exporter::start(&services);
+    let full = e.metrics();
+    assert!(full.len() > 1_000_000, "{}", full.len());
+    let before = threads(&e);
+    let baseline = fds(&e);
+    let flood: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut s = TcpStream::connect(e.addr).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    // Hyper reads a request as soon as its connection is accepted.
+    wait_for("flood accepted", Duration::from_secs(20), || {
+        fds(&e) >= baseline + 300
+    });
+    drop(flood);
+    let after = threads(&e);
+    eprintln!("threads before the flood: {before}, after: {after}");
+    assert!(after <= before + 2, "threads {before} -> {after}");
+    let (status, _, body) = e.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("vitals_build_info"));
+}

@@ -289,7 +289,10 @@ fn connect_small_rcvbuf(addr: SocketAddr) -> TcpStream {
 }
 
 /// Item 2: pipelined GETs from a client that never reads must not hold the
-/// connection: the write deadline (10 s) closes it.
+/// connection: the write deadline (10 s) closes it. 1 000 requests (34 KB)
+/// stay under the 64 KiB read buffer, whose overflow would close the
+/// connection at once (as 4 000 did) and leave the write deadline untested;
+/// their answers (~10 MB) overflow any socket buffer.
 #[test]
 fn a_client_that_never_reads_loses_its_connection() {
     let e = Exporter::start(SERVICES);
@@ -299,7 +302,7 @@ fn a_client_that_never_reads_loses_its_connection() {
             let s = connect_small_rcvbuf(e.addr);
             let mut w = s.try_clone().unwrap();
             thread::spawn(move || {
-                let req = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(4000);
+                let req = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
                 // Fails once the exporter gives up on us: that is the point.
                 let _ = w.write_all(&req);
             });
@@ -315,6 +318,17 @@ fn a_client_that_never_reads_loses_its_connection() {
     eprintln!("never-reading clients closed after {freed:?}");
     // The server is still fine.
     assert_eq!(e.get("/-/healthy").0, 200);
+    let m = e.metrics();
+    let closed = |reason: &str| {
+        sample(
+            &m,
+            &format!("vitals_web_connections_closed_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(closed("write_timeout"), Some(3.0));
+    assert_eq!(closed("head_timeout"), Some(0.0));
+    // This scrape's own connection.
+    assert_eq!(sample(&m, "vitals_web_connections"), Some(1.0));
     drop(stalled);
 }
 
@@ -864,4 +878,35 @@ fn abandoned_scrapes_share_one_encode() {
     let (status, _, body) = e.get("/metrics");
     assert_eq!(status, 200);
     assert!(body.contains("vitals_build_info"));
+}
+
+/// Operators see the connections: open now, and closed by the exporter by
+/// reason. 20 silent connections are closed by the first-request deadline.
+#[test]
+fn connection_metrics_count_timeouts() {
+    let e = Exporter::start(SERVICES);
+    let baseline = fds(&e);
+    let silent: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(e.addr).unwrap())
+        .collect();
+    wait_for(
+        "silent connections accepted",
+        Duration::from_secs(10),
+        || fds(&e) >= baseline + 20,
+    );
+    assert_eq!(e.value("vitals_web_connections"), Some(21.0));
+    wait_fds_back(&e, baseline, Duration::from_secs(40));
+    let m = e.metrics();
+    let closed = |reason: &str| {
+        sample(
+            &m,
+            &format!("vitals_web_connections_closed_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(closed("head_timeout"), Some(20.0));
+    for other in ["rejected", "evicted", "idle_timeout", "write_timeout"] {
+        assert_eq!(closed(other), Some(0.0), "{other}");
+    }
+    assert_eq!(sample(&m, "vitals_web_connections"), Some(1.0));
+    drop(silent);
 }

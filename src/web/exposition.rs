@@ -94,7 +94,7 @@ impl Drop for Done {
 }
 
 /// As client_golang: Prometheus always asks for gzip, and the text format
-/// shrinks ~25 times.
+/// shrinks 4 (one service) to 14 (2 000 services) times.
 fn gzipped(text: &[u8]) -> Bytes {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

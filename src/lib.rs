@@ -95,6 +95,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     let modules = Arc::new(reload::Modules::default());
     let app = Arc::new(App {
         metrics: metrics.clone(),
+        exposition: web::exposition::Exposition::new(metrics.clone()),
         board: board.clone(),
         ready: AtomicBool::new(false),
         telemetry_path: opts.telemetry_path.clone(),

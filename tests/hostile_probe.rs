@@ -397,3 +397,22 @@ fn refused_probes_log_a_bounded_target() {
     assert!(line.contains("target_bytes=60017"), "{line}");
     assert!(line.len() < 2_048, "refusal line is {} bytes", line.len());
 }
+
+#[test]
+fn echoed_request_text_is_never_sniffed_as_html() {
+    let e = Exporter::start(
+        "modules:\n  - name: web\n    timeout: 2s\n    http: {}\n    allowed_targets: ['127.0.0.1']\n",
+    );
+    let path = format!(
+        "/probe?module={}&target=x",
+        urlencode("<script>alert(1)</script>")
+    );
+    let (status, head, body) = http_get_head(e.addr, &path, &[]);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff"),
+        "{head}"
+    );
+    assert!(head.contains("text/plain; charset=utf-8"), "{head}");
+}

@@ -289,32 +289,52 @@ fn connect_small_rcvbuf(addr: SocketAddr) -> TcpStream {
 }
 
 /// Item 2: pipelined GETs from a client that never reads must not hold the
-/// connection: the write deadline (10 s) closes it.
+/// connection: the write deadline (10 s) closes it. 1 000 requests (34 KB)
+/// stay under the 64 KiB read buffer, whose overflow would close the
+/// connection at once (as 4 000 did) and leave the write deadline untested;
+/// their answers (~10 MB) overflow any socket buffer.
 #[test]
 fn a_client_that_never_reads_loses_its_connection() {
     let e = Exporter::start(SERVICES);
-    let baseline = fds(&e);
     let stalled: Vec<TcpStream> = (0..3)
         .map(|_| {
             let s = connect_small_rcvbuf(e.addr);
             let mut w = s.try_clone().unwrap();
             thread::spawn(move || {
-                let req = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(4000);
+                let req = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
                 // Fails once the exporter gives up on us: that is the point.
                 let _ = w.write_all(&req);
             });
             s
         })
         .collect();
+    // Polls the exporter's own gauge: a descriptor count can be off by a
+    // transient file or probe socket. The scrape reading it is one more.
     wait_for(
         "stalled connections accepted",
-        Duration::from_secs(10),
-        || fds(&e) >= baseline + 3,
+        Duration::from_secs(20),
+        || e.value("vitals_web_connections") == Some(4.0),
     );
-    let freed = wait_fds_back(&e, baseline, Duration::from_secs(40));
-    eprintln!("never-reading clients closed after {freed:?}");
+    let start = Instant::now();
+    wait_for("write deadline", Duration::from_secs(40), || {
+        e.value("vitals_web_connections_closed_total{reason=\"write_timeout\"}") == Some(3.0)
+    });
+    eprintln!("never-reading clients closed after {:?}", start.elapsed());
     // The server is still fine.
     assert_eq!(e.get("/-/healthy").0, 200);
+    let m = e.metrics();
+    let closed = |reason: &str| {
+        sample(
+            &m,
+            &format!("vitals_web_connections_closed_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(closed("write_timeout"), Some(3.0));
+    assert_eq!(closed("head_timeout"), Some(0.0));
+    // The slot is given back just after the counter moves.
+    wait_for("slots back", Duration::from_secs(10), || {
+        e.value("vitals_web_connections") == Some(1.0)
+    });
     drop(stalled);
 }
 
@@ -939,4 +959,86 @@ fn unknown_users_take_as_long_as_known_ones() {
         (0.6..1.7).contains(&ratio),
         "unknown user {unknown:?}, known user {known:?}"
     );
+}
+
+/// Threads of the exporter.
+fn threads(e: &Exporter) -> usize {
+    std::fs::read_dir(format!("/proc/{}/task", e.child.id()))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Scrapes abandoned at once (a client that sends `GET /metrics` and
+/// hangs up, as a reset HTTP/2 stream does) share the encode running:
+/// before, each queued its own full encode on the blocking pool, and 300 of
+/// them grew the exporter by ~300 threads (idle blocking threads linger
+/// 10 s, so the count right after the flood shows how many ran).
+#[test]
+fn abandoned_scrapes_share_one_encode() {
+    raise_fd_limit();
+    // A large exposition, so an encode takes long enough for requests to
+    // pile up behind it.
+    let mut services = String::from("services:\n");
+    for i in 0..2000 {
+        services.push_str(&format!(
+            "  - name: s{i}\n    interval: 1h\n    tcp:\n      address: 127.0.0.1:9\n"
+        ));
+    }
+    let e = Exporter::start(&services);
+    let full = e.metrics();
+    assert!(full.len() > 1_000_000, "{}", full.len());
+    let before = threads(&e);
+    let flood: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut s = TcpStream::connect(e.addr).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    // Hyper reads a request as soon as its connection is accepted; the
+    // scrape reading the gauge is one more connection.
+    wait_for("flood accepted", Duration::from_secs(30), || {
+        e.value("vitals_web_connections") == Some(301.0)
+    });
+    drop(flood);
+    let after = threads(&e);
+    eprintln!("threads before the flood: {before}, after: {after}");
+    assert!(after <= before + 2, "threads {before} -> {after}");
+    let (status, _, body) = e.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("vitals_build_info"));
+}
+
+/// Operators see the connections: open now, and closed by the exporter by
+/// reason. 20 silent connections are closed by the first-request deadline.
+#[test]
+fn connection_metrics_count_timeouts() {
+    let e = Exporter::start(SERVICES);
+    let silent: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(e.addr).unwrap())
+        .collect();
+    // The scrape that reads the gauge is a connection too.
+    e.wait_value("vitals_web_connections", 21.0);
+    // Closed by the first-request deadline (10 s).
+    e.wait_value(
+        "vitals_web_connections_closed_total{reason=\"head_timeout\"}",
+        20.0,
+    );
+    let m = e.metrics();
+    let closed = |reason: &str| {
+        sample(
+            &m,
+            &format!("vitals_web_connections_closed_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(closed("head_timeout"), Some(20.0));
+    for other in ["rejected", "evicted", "idle_timeout", "write_timeout"] {
+        assert_eq!(closed(other), Some(0.0), "{other}");
+    }
+    // The slot is given back just after the counter moves.
+    wait_for("slots back", Duration::from_secs(10), || {
+        e.value("vitals_web_connections") == Some(1.0)
+    });
+    drop(silent);
 }

@@ -63,6 +63,47 @@ struct ModuleLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloseLabels {
+    reason: &'static str,
+}
+
+/// Why the web server closed a connection itself (clients that hang up
+/// are not counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Every slot had a request in flight: closed at accept.
+    Rejected,
+    /// Made room for a new connection.
+    Evicted,
+    /// No first request within the deadline (TLS and HTTP/2 preface included).
+    HeadTimeout,
+    /// No request for too long after the last one.
+    IdleTimeout,
+    /// The client did not read what was written to it.
+    WriteTimeout,
+}
+
+impl CloseReason {
+    const ALL: [CloseReason; 5] = [
+        CloseReason::Rejected,
+        CloseReason::Evicted,
+        CloseReason::HeadTimeout,
+        CloseReason::IdleTimeout,
+        CloseReason::WriteTimeout,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            CloseReason::Rejected => "rejected",
+            CloseReason::Evicted => "evicted",
+            CloseReason::HeadTimeout => "head_timeout",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::WriteTimeout => "write_timeout",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     revision: &'static str,
@@ -92,6 +133,8 @@ pub struct Metrics {
     unknown_module: Counter,
     service_file_errors: Counter,
     probe_rejected: Counter,
+    web_connections: Gauge,
+    web_closed: Family<CloseLabels, Counter>,
     schedule_delay: Histogram,
     logs: logs::LogFamilies,
     /// Size of the last exposition, to allocate the next one in one go.
@@ -124,6 +167,8 @@ impl Metrics {
             unknown_module: Counter::default(),
             service_file_errors: Counter::default(),
             probe_rejected: Counter::default(),
+            web_connections: Gauge::default(),
+            web_closed: Family::default(),
             schedule_delay: Histogram::new(DELAY_BUCKETS),
             logs: logs::LogFamilies::default(),
             last_size: AtomicUsize::new(16 * 1024),
@@ -217,6 +262,21 @@ impl Metrics {
             "vitals_probe_requests_rejected",
             "/probe requests answered 503 because --probe.max-concurrent probes were already running",
             m.probe_rejected.clone(),
+        );
+        r.register(
+            "vitals_web_connections",
+            "HTTP connections open now",
+            m.web_connections.clone(),
+        );
+        for reason in CloseReason::ALL {
+            let _ = m.web_closed.get_or_create(&CloseLabels {
+                reason: reason.label(),
+            });
+        }
+        r.register(
+            "vitals_web_connections_closed",
+            "HTTP connections the exporter closed itself, by reason (rejected: every slot busy; evicted: made room for a new one; head_timeout: no first request in time; idle_timeout: keep-alive too long idle; write_timeout: the client did not read)",
+            m.web_closed.clone(),
         );
         r.register(
             "vitals_probe_schedule_delay_seconds",
@@ -318,6 +378,20 @@ impl Metrics {
     /// `n` service files could not be read or parsed.
     pub fn service_file_errors(&self, n: u64) {
         self.service_file_errors.inc_by(n);
+    }
+
+    /// A web connection opened (`+1`) or closed (`-1`).
+    pub fn web_connections(&self, delta: i64) {
+        self.web_connections.inc_by(delta);
+    }
+
+    /// The web server closed a connection for `reason`.
+    pub fn web_connection_closed(&self, reason: CloseReason) {
+        self.web_closed
+            .get_or_create(&CloseLabels {
+                reason: reason.label(),
+            })
+            .inc();
     }
 
     /// A `/probe` request was rejected: too many probes in flight.

@@ -1,6 +1,7 @@
 //! The HTTP endpoints: `/metrics`, `/-/healthy`, `/-/ready` and the status page.
 
 pub mod auth;
+pub mod exposition;
 mod pages;
 mod probe;
 pub mod server;
@@ -27,6 +28,8 @@ pub const OPENMETRICS_FORMAT: &str = "application/openmetrics-text; version=1.0.
 pub struct App {
     /// Every metric.
     pub metrics: Arc<Metrics>,
+    /// `/metrics` bodies, one encode shared by concurrent scrapes.
+    pub exposition: Arc<exposition::Exposition>,
     /// Latest service states.
     pub board: Arc<Board>,
     /// Set once the config is loaded and the first probe round started.
@@ -172,17 +175,7 @@ async fn metrics<B>(app: &App, req: &Request<B>) -> Response<Body> {
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     let openmetrics = header(ACCEPT).is_some_and(wants_openmetrics);
     let gzip = header(ACCEPT_ENCODING).is_some_and(accepts_gzip);
-    let m = app.metrics.clone();
-    let body = tokio::task::spawn_blocking(move || {
-        let text = m.encode(openmetrics);
-        if gzip {
-            gzipped(text.as_bytes())
-        } else {
-            text.into()
-        }
-    })
-    .await
-    .unwrap_or_default();
+    let body = app.exposition.body(openmetrics, gzip).await;
     let ct = if openmetrics {
         OPENMETRICS_FORMAT
     } else {
@@ -196,16 +189,6 @@ async fn metrics<B>(app: &App, req: &Request<B>) -> Response<Body> {
             .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     resp
-}
-
-/// As client_golang: Prometheus always asks for gzip, and the text format
-/// shrinks ~25 times.
-fn gzipped(text: &[u8]) -> Bytes {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(text);
-    enc.finish().unwrap_or_default().into()
 }
 
 /// True when `Accept-Encoding` lists gzip (or `*`) with a q above 0.
@@ -252,8 +235,14 @@ fn html(body: String) -> Response<Body> {
 fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let headers = resp.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Error bodies echo what the client sent (a module name, a target):
+    // browsers must not sniff them into HTML.
+    headers.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     resp
 }
 

@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 
 use super::webconfig::WebConfig;
 use super::App;
+use crate::metrics::{CloseReason, Metrics};
 
 /// Time a connection has from accept to its first request head (TLS
 /// handshake and HTTP/2 preface included), and an HTTP/1 keep-alive
@@ -82,7 +83,11 @@ pub async fn bind(address: &str) -> Result<TcpListener, BindError> {
 /// in-flight requests finish for a short grace period.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Slots::default());
+    let slots = Arc::new(Slots {
+        open: Mutex::default(),
+        next_id: AtomicU64::new(0),
+        metrics: app.metrics.clone(),
+    });
     let web_check = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -110,6 +115,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             () = &mut shutdown => break,
         };
         let Some(slot) = slots.take() else {
+            app.metrics.web_connection_closed(CloseReason::Rejected);
             tracing::debug!(%peer, "every connection has a request in flight; closing");
             continue;
         };
@@ -117,9 +123,21 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         let (app, watcher) = (app.clone(), graceful.watcher());
         tokio::spawn(async move {
             let conn = slot.conn.clone();
+            let metrics = app.metrics.clone();
             tokio::select! {
-                () = conn.evicted.notified() => tracing::debug!(%peer, "closed to make room for a new connection"),
-                () = conn.expired() => tracing::debug!(%peer, "closed: no request within the deadline"),
+                () = conn.evicted.notified() => {
+                    metrics.web_connection_closed(CloseReason::Evicted);
+                    tracing::debug!(%peer, "closed to make room for a new connection");
+                }
+                () = conn.expired() => {
+                    let reason = if conn.requested.load(Ordering::Acquire) {
+                        CloseReason::IdleTimeout
+                    } else {
+                        CloseReason::HeadTimeout
+                    };
+                    metrics.web_connection_closed(reason);
+                    tracing::debug!(%peer, ?reason, "closed: no request within the deadline");
+                }
                 () = serve_tcp(stream, app, conn.clone(), watcher, peer) => {}
             }
             drop(slot);
@@ -142,7 +160,7 @@ async fn serve_tcp(
     watcher: hyper_util::server::graceful::Watcher,
     peer: SocketAddr,
 ) {
-    let stream = WriteDeadline::new(stream);
+    let stream = WriteDeadline::new(stream, app.metrics.clone());
     let config = app.web.current();
     match config.tls.clone() {
         Some(tls) => match tokio_rustls::TlsAcceptor::from(tls).accept(stream).await {
@@ -196,10 +214,10 @@ async fn serve_connection<I>(
 }
 
 /// The open connections.
-#[derive(Default)]
 struct Slots {
     open: Mutex<BTreeMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 impl Slots {
@@ -229,6 +247,7 @@ impl Slots {
             evicted: Notify::new(),
         });
         open.insert(id, conn.clone());
+        self.metrics.web_connections(1);
         Some(Slot {
             slots: self.clone(),
             conn,
@@ -246,6 +265,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
         open.remove(&self.conn.id);
+        self.slots.metrics.web_connections(-1);
     }
 }
 
@@ -315,11 +335,18 @@ impl Drop for Busy {
 struct WriteDeadline<I> {
     io: I,
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+    metrics: Arc<Metrics>,
+    counted: bool,
 }
 
 impl<I> WriteDeadline<I> {
-    fn new(io: I) -> Self {
-        WriteDeadline { io, stalled: None }
+    fn new(io: I, metrics: Arc<Metrics>) -> Self {
+        WriteDeadline {
+            io,
+            stalled: None,
+            metrics,
+            counted: false,
+        }
     }
 
     fn check<T>(
@@ -335,10 +362,17 @@ impl<I> WriteDeadline<I> {
             .stalled
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_TIMEOUT)));
         match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the client has not read for too long",
-            ))),
+            Poll::Ready(()) => {
+                // Hyper may try a flush or shutdown after the failed write.
+                if !std::mem::replace(&mut self.counted, true) {
+                    self.metrics
+                        .web_connection_closed(CloseReason::WriteTimeout);
+                }
+                Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the client has not read for too long",
+                )))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

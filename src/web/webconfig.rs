@@ -353,13 +353,14 @@ fn server_config(
         .map_err(|e| format!("tls_server_config: {e}"))?;
     let mut roots = |ca: Option<&Path>| -> Result<Arc<RootCertStore>, String> {
         let ca = ca.ok_or("tls_server_config: client_auth_type needs client_ca_file")?;
-        let mut roots = RootCertStore::empty();
-        for c in read_certs(files, "client_ca_file", ca)? {
-            roots
-                .add(c)
-                .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca.display()))?;
-        }
-        Ok(Arc::new(roots))
+        // Read through `files` (change detection hashes what was read),
+        // parsed as the probers parse their CA files.
+        let pem = files
+            .read(ca, crate::fsread::PEM_MAX_BYTES)
+            .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca.display()))?;
+        crate::probe::tls::parse_ca(ca, &pem)
+            .map(Arc::new)
+            .map_err(|e| format!("tls_server_config.client_ca_file: {e}"))
     };
     let verifier = match t.client_auth_type.as_deref().unwrap_or("NoClientCert") {
         "NoClientCert" => None,

@@ -185,17 +185,27 @@ impl Tracked {
         }
     }
 
-    /// Where a file that was cut (`truncate -s` of its last lines, then
-    /// maybe written on) still holds what we read: the last line end up to
-    /// which it matches the bytes we remember, with the same head. `None`
-    /// when that is not among the last bytes we remember: then it may be a
-    /// new generation, read from its start.
+    /// Where a file that was cut (`truncate -s`, then maybe written on)
+    /// still holds what we read, head unchanged: lines before that point
+    /// were counted, bytes after it are new. A cut that nothing was written
+    /// after yet is read on from the cut itself, even mid-line (the line it
+    /// cuts was counted whole), and also when it lies before the bytes we
+    /// remember: the head is then the only evidence, but reading from the
+    /// start would count again every line up to the cut. A file rewritten
+    /// past the cut is read on from the last line end it shares with what we
+    /// read. `None`: a new generation, read from its start.
     fn kept_prefix(&self) -> Option<u64> {
         let size = self.file.metadata().ok()?.len();
         let start = self.pos - self.recent.len() as u64;
         let end = size.min(self.pos);
+        let head_kept = |at: u64| {
+            start == 0
+                || (at >= self.fingerprint.len
+                    && Fingerprint::read(&self.file, self.fingerprint.len).ok()
+                        == Some(self.fingerprint))
+        };
         if end <= start {
-            return None;
+            return (size < self.pos && size > 0 && start > 0 && head_kept(size)).then_some(size);
         }
         let mut buf = [0u8; Fingerprint::MAX_LEN as usize];
         let n = read_exact_at(&self.file, &mut buf[..(end - start) as usize], start).ok()?;
@@ -204,12 +214,12 @@ impl Tracked {
             .zip(&self.recent)
             .take_while(|(a, b)| a == b)
             .count();
-        let at = start + memrchr(b'\n', &self.recent[..same])? as u64 + 1;
-        // Bytes before `start` are checked by the head alone: it must fit.
-        let head_kept = start == 0
-            || (at >= self.fingerprint.len
-                && Fingerprint::read(&self.file, self.fingerprint.len).ok()? == self.fingerprint);
-        head_kept.then_some(at)
+        let at = if size < self.pos && same as u64 == end - start {
+            end
+        } else {
+            start + memrchr(b'\n', &self.recent[..same])? as u64 + 1
+        };
+        head_kept(at).then_some(at)
     }
 
     /// Whether the file still holds the bytes we read last, before `pos`
@@ -1181,7 +1191,7 @@ impl Follower {
         self.scanner.finish_line(t);
         let kept = if copied { None } else { t.kept_prefix() };
         if let Some(at) = kept {
-            tracing::info!(log = %self.source.name, path = %t.path.display(), offset = at, "file cut at a line end; reading on from there");
+            tracing::info!(log = %self.source.name, path = %t.path.display(), offset = at, "file cut; reading on from there");
         }
         t.resume_at(kept.unwrap_or(0));
         t.fingerprint = Fingerprint::read(&t.file, Fingerprint::MAX_LEN).unwrap_or_default();

@@ -864,10 +864,7 @@ impl Follower {
                 continue;
             };
             let id = FileId::of(&meta);
-            if self.rotated_away.len() >= ROTATED_AWAY_MAX {
-                self.rotated_away.clear();
-            }
-            self.rotated_away.insert(id);
+            self.rotated_away(id);
             if self.globbed.contains(&to) {
                 continue;
             }
@@ -961,6 +958,9 @@ impl Follower {
                 t.resume_at(size);
             } else if same && size >= s.offset && s.tail.ends_at(&t.file, s.offset) {
                 t.resume_at(s.offset);
+                // Followed before the stop: maybe renamed since, never a copy
+                // (identical lines make it look like one of the live file).
+                self.rotated_away(id);
             } else {
                 self.scanner.metrics.truncated();
                 tracing::info!(log = %self.source.name, path = %path.display(), "file truncated or replaced while stopped; reading from its start");
@@ -994,6 +994,15 @@ impl Follower {
         self.files.push(t);
         self.dirty = true;
         Some(id)
+    }
+
+    /// Remembers that file `id` left a followed path by a rename (while we
+    /// ran or were stopped): a rotated generation, never a copy.
+    fn rotated_away(&mut self, id: FileId) {
+        if self.rotated_away.len() >= ROTATED_AWAY_MAX {
+            self.rotated_away.clear();
+        }
+        self.rotated_away.insert(id);
     }
 
     /// Positions whose file left the globs while we were stopped (rotated):
@@ -1030,6 +1039,7 @@ impl Follower {
                 let mut t = Tracked::new(id, e.path(), file, s.fingerprint, Some(fd));
                 t.resume_at(s.offset);
                 t.detached = Some(Instant::now());
+                self.rotated_away(id);
                 self.files.push(t);
                 break;
             }
@@ -1282,6 +1292,9 @@ impl Follower {
                     .files
                     .iter()
                     .any(|f| f.id == id && !f.copy && f.pos > 0)
+                // A generation of its own (identical lines look alike).
+                || self.rotated_away.contains(&id)
+                || self.saved.get(&id).is_some_and(|s| !s.copy)
             {
                 continue;
             }

@@ -335,3 +335,75 @@ fn a_file_cut_at_a_line_end_is_read_on_from_there() {
     w.write_all(b"INFO sync\n").unwrap();
     wait_levels(&e, (30, 1, 1));
 }
+
+/// Starts an exporter polling `app` every 100 ms, writes `n` error lines
+/// and waits until they are counted.
+fn follow_errors(app: &Path, n: u64) -> (Exporter, std::fs::File) {
+    std::fs::write(app, "").unwrap();
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: app\n    paths: ['{}']\n    watch: poll\n    poll_interval: 100ms\n",
+        app.display()
+    ));
+    let mut w = open_append(app);
+    w.write_all(error_lines(0, n).as_bytes()).unwrap();
+    wait_levels(&e, (n, 0, 0));
+    (e, w)
+}
+
+fn cut(path: &Path, len: u64) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
+#[test]
+fn a_file_cut_mid_line_counts_only_what_is_written_after_the_cut() {
+    let d = tempfile::tempdir().unwrap();
+    let app = d.path().join("app.log");
+    let (e, mut w) = follow_errors(&app, 30);
+    // Line 28 cut after "ERROR": that line was counted whole already.
+    cut(&app, error_lines(0, 28).len() as u64 + 5);
+    e.wait_value("vitals_log_truncations_total{log=\"app\"}", 1.0);
+    w.write_all(b"WARNING new\n").unwrap();
+    wait_levels(&e, (30, 1, 0));
+    w.write_all(b"INFO sync\n").unwrap();
+    wait_levels(&e, (30, 1, 1));
+}
+
+#[test]
+fn a_file_cut_far_behind_the_bytes_remembered_is_not_counted_again() {
+    let d = tempfile::tempdir().unwrap();
+    let app = d.path().join("app.log");
+    let (e, mut w) = follow_errors(&app, 300);
+    let all = error_lines(0, 300).len() as u64;
+    // The last KiB cut at a line end, then mid-line: head unchanged.
+    let at = error_lines(0, 300)[..(all - 1024) as usize]
+        .rfind('\n')
+        .unwrap() as u64
+        + 1;
+    cut(&app, at);
+    e.wait_value("vitals_log_truncations_total{log=\"app\"}", 1.0);
+    w.write_all(b"WARNING new\n").unwrap();
+    wait_levels(&e, (300, 1, 0));
+    cut(&app, at - 1024 - 3);
+    e.wait_value("vitals_log_truncations_total{log=\"app\"}", 2.0);
+    w.write_all(b"WARNING again\n").unwrap();
+    wait_levels(&e, (300, 2, 0));
+    w.write_all(b"INFO sync\n").unwrap();
+    wait_levels(&e, (300, 2, 1));
+}
+
+#[test]
+fn a_file_cut_to_zero_then_rewritten_is_read_from_its_start() {
+    let d = tempfile::tempdir().unwrap();
+    let app = d.path().join("app.log");
+    let (e, _w) = follow_errors(&app, 30);
+    // A new head: a new generation, every line of it new.
+    cut(&app, 0);
+    std::fs::write(&app, "WARNING a\nWARNING b\nINFO c\n").unwrap();
+    wait_levels(&e, (30, 2, 1));
+    e.wait_value("vitals_log_truncations_total{log=\"app\"}", 1.0);
+}

@@ -185,17 +185,27 @@ impl Tracked {
         }
     }
 
-    /// Where a file that was cut (`truncate -s` of its last lines, then
-    /// maybe written on) still holds what we read: the last line end up to
-    /// which it matches the bytes we remember, with the same head. `None`
-    /// when that is not among the last bytes we remember: then it may be a
-    /// new generation, read from its start.
+    /// Where a file that was cut (`truncate -s`, then maybe written on)
+    /// still holds what we read, head unchanged: lines before that point
+    /// were counted, bytes after it are new. A cut that nothing was written
+    /// after yet is read on from the cut itself, even mid-line (the line it
+    /// cuts was counted whole), and also when it lies before the bytes we
+    /// remember: the head is then the only evidence, but reading from the
+    /// start would count again every line up to the cut. A file rewritten
+    /// past the cut is read on from the last line end it shares with what we
+    /// read. `None`: a new generation, read from its start.
     fn kept_prefix(&self) -> Option<u64> {
         let size = self.file.metadata().ok()?.len();
         let start = self.pos - self.recent.len() as u64;
         let end = size.min(self.pos);
+        let head_kept = |at: u64| {
+            start == 0
+                || (at >= self.fingerprint.len
+                    && Fingerprint::read(&self.file, self.fingerprint.len).ok()
+                        == Some(self.fingerprint))
+        };
         if end <= start {
-            return None;
+            return (size < self.pos && size > 0 && start > 0 && head_kept(size)).then_some(size);
         }
         let mut buf = [0u8; Fingerprint::MAX_LEN as usize];
         let n = read_exact_at(&self.file, &mut buf[..(end - start) as usize], start).ok()?;
@@ -204,12 +214,12 @@ impl Tracked {
             .zip(&self.recent)
             .take_while(|(a, b)| a == b)
             .count();
-        let at = start + memrchr(b'\n', &self.recent[..same])? as u64 + 1;
-        // Bytes before `start` are checked by the head alone: it must fit.
-        let head_kept = start == 0
-            || (at >= self.fingerprint.len
-                && Fingerprint::read(&self.file, self.fingerprint.len).ok()? == self.fingerprint);
-        head_kept.then_some(at)
+        let at = if size < self.pos && same as u64 == end - start {
+            end
+        } else {
+            start + memrchr(b'\n', &self.recent[..same])? as u64 + 1
+        };
+        head_kept(at).then_some(at)
     }
 
     /// Whether the file still holds the bytes we read last, before `pos`
@@ -854,10 +864,7 @@ impl Follower {
                 continue;
             };
             let id = FileId::of(&meta);
-            if self.rotated_away.len() >= ROTATED_AWAY_MAX {
-                self.rotated_away.clear();
-            }
-            self.rotated_away.insert(id);
+            self.rotated_away(id);
             if self.globbed.contains(&to) {
                 continue;
             }
@@ -951,6 +958,9 @@ impl Follower {
                 t.resume_at(size);
             } else if same && size >= s.offset && s.tail.ends_at(&t.file, s.offset) {
                 t.resume_at(s.offset);
+                // Followed before the stop: maybe renamed since, never a copy
+                // (identical lines make it look like one of the live file).
+                self.rotated_away(id);
             } else {
                 self.scanner.metrics.truncated();
                 tracing::info!(log = %self.source.name, path = %path.display(), "file truncated or replaced while stopped; reading from its start");
@@ -984,6 +994,15 @@ impl Follower {
         self.files.push(t);
         self.dirty = true;
         Some(id)
+    }
+
+    /// Remembers that file `id` left a followed path by a rename (while we
+    /// ran or were stopped): a rotated generation, never a copy.
+    fn rotated_away(&mut self, id: FileId) {
+        if self.rotated_away.len() >= ROTATED_AWAY_MAX {
+            self.rotated_away.clear();
+        }
+        self.rotated_away.insert(id);
     }
 
     /// Positions whose file left the globs while we were stopped (rotated):
@@ -1020,6 +1039,7 @@ impl Follower {
                 let mut t = Tracked::new(id, e.path(), file, s.fingerprint, Some(fd));
                 t.resume_at(s.offset);
                 t.detached = Some(Instant::now());
+                self.rotated_away(id);
                 self.files.push(t);
                 break;
             }
@@ -1181,7 +1201,7 @@ impl Follower {
         self.scanner.finish_line(t);
         let kept = if copied { None } else { t.kept_prefix() };
         if let Some(at) = kept {
-            tracing::info!(log = %self.source.name, path = %t.path.display(), offset = at, "file cut at a line end; reading on from there");
+            tracing::info!(log = %self.source.name, path = %t.path.display(), offset = at, "file cut; reading on from there");
         }
         t.resume_at(kept.unwrap_or(0));
         t.fingerprint = Fingerprint::read(&t.file, Fingerprint::MAX_LEN).unwrap_or_default();
@@ -1272,6 +1292,9 @@ impl Follower {
                     .files
                     .iter()
                     .any(|f| f.id == id && !f.copy && f.pos > 0)
+                // A generation of its own (identical lines look alike).
+                || self.rotated_away.contains(&id)
+                || self.saved.get(&id).is_some_and(|s| !s.copy)
             {
                 continue;
             }

@@ -66,8 +66,24 @@ fn max_fds() -> Option<f64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// Open descriptors, not counting one opened to count them. Linux >= 6.2
+/// gives the number as the size of `/proc/self/fd`: one `stat` instead of a
+/// listing (12 ms per scrape at 10 000 followed files); older kernels say 0.
 fn open_fds() -> Option<f64> {
-    Some(std::fs::read_dir("/proc/self/fd").ok()?.count() as f64)
+    match std::fs::metadata("/proc/self/fd").ok()?.len() {
+        0 => listed_fds(),
+        n => Some(n as f64),
+    }
+}
+
+fn listed_fds() -> Option<f64> {
+    // The listing counts its own descriptor.
+    Some(
+        std::fs::read_dir("/proc/self/fd")
+            .ok()?
+            .count()
+            .saturating_sub(1) as f64,
+    )
 }
 
 fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, v: f64) -> std::fmt::Result {
@@ -132,7 +148,27 @@ impl Collector for ProcessCollector {
 
 #[cfg(test)]
 mod tests {
-    use super::ProcessCollector;
+    use super::{listed_fds, open_fds, ProcessCollector};
+
+    #[test]
+    fn open_fds_from_the_size_of_proc_self_fd_equals_the_listing() {
+        // Other tests open and close files meanwhile: compare only when
+        // the listing is the same before and after.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let before = listed_fds();
+            let fast = open_fds();
+            let after = listed_fds();
+            assert!(before.is_some_and(|n| n > 0.0), "{before:?}");
+            if before == after && fast == before {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "size of /proc/self/fd {fast:?}, listing {before:?} then {after:?}"
+            );
+        }
+    }
 
     #[test]
     fn constants_match_getconf() {

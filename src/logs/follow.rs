@@ -29,6 +29,13 @@ use crate::metrics::logs::LogMetrics;
 const READ_SIZE: usize = 64 * 1024;
 /// Bytes read from one file before the others get their turn.
 const READ_BUDGET: u64 = 32 << 20;
+/// Whether the file has no name left (deleted while open); an error
+/// proves nothing, so the file is taken as still there.
+fn unlinked(file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().is_ok_and(|m| m.nlink() == 0)
+}
+
 /// Rotated-away identities remembered (cleared when full: they matter only
 /// until the file's first read).
 const ROTATED_AWAY_MAX: usize = 4096;
@@ -711,6 +718,10 @@ impl Follower {
         let entries: Vec<(FileId, Saved)> = self
             .files
             .iter()
+            // A deleted file can never be found again, and its inode may be
+            // given to a new file (a copy made while we are down), which
+            // would then inherit the dead file's position.
+            .filter(|t| t.detached.is_none() || !unlinked(&t.file))
             .map(|t| {
                 (
                     t.id,

@@ -49,20 +49,7 @@ impl Exporter {
     /// Like [`Exporter::start`], with soft and hard `RLIMIT_NOFILE` at `nofile`.
     pub fn start_nofile(yaml: &str, nofile: u64) -> Exporter {
         Self::launch(yaml, &[], tempfile::tempdir().expect("tempdir"), |cmd| {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
-            unsafe {
-                cmd.pre_exec(move || {
-                    let lim = libc::rlimit {
-                        rlim_cur: nofile,
-                        rlim_max: nofile,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            limit_nofile(cmd, nofile)
         })
     }
 
@@ -700,4 +687,22 @@ pub fn start_prometheus(dir: &Path, config: &str) -> (Proc, SocketAddr) {
         TcpStream::connect(addr).is_ok() && http_get(addr, "/-/ready", &[]).0 == 200
     });
     (proc, addr)
+}
+
+/// Starts the command with `RLIMIT_NOFILE` = `nofile` (soft and hard).
+pub fn limit_nofile(cmd: &mut Command, nofile: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: nofile,
+                rlim_max: nofile,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }

@@ -407,3 +407,42 @@ fn a_file_cut_to_zero_then_rewritten_is_read_from_its_start() {
     wait_levels(&e, (30, 2, 1));
     e.wait_value("vitals_log_truncations_total{log=\"app\"}", 1.0);
 }
+
+/// A file rotated away and deleted while still read (detached) must not
+/// leave its position behind at a stop: its inode is free for the next new
+/// file, which would inherit the position (seen as hundreds of lines lost or
+/// counted twice after a restart, depending on how inodes were reused).
+#[test]
+fn a_deleted_file_leaves_no_position_behind() {
+    use std::os::unix::fs::MetadataExt;
+    let d = tempfile::tempdir().unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let app = d.path().join("app.log");
+    let old = d.path().join("app.log.1");
+    append(&app, b"");
+    let cfg = format!("logs:\n  - name: app\n    paths: ['{}']\n", app.display());
+    let args = ["--storage.path", storage.path().to_str().unwrap()];
+    let mut e = Exporter::start_with(&cfg, &args, tempfile::tempdir().unwrap());
+    append(&app, error_lines(0, 10).as_bytes());
+    wait_levels(&e, (10, 0, 0));
+    let dead = std::fs::metadata(&app).unwrap().ino();
+    std::fs::rename(&app, &old).unwrap();
+    append(&app, error_lines(10, 5).as_bytes());
+    wait_levels(&e, (15, 0, 0));
+    std::fs::remove_file(&old).unwrap();
+    // Within the 5 s a rotated file is still read.
+    assert!(e.stop().success());
+    let live = std::fs::metadata(&app).unwrap().ino();
+    let mut inodes = Vec::new();
+    for f in std::fs::read_dir(storage.path()).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            inodes.push(line.split(' ').nth(1).unwrap().parse::<u64>().unwrap());
+        }
+    }
+    assert!(
+        !inodes.contains(&dead),
+        "{inodes:?} holds the deleted {dead}"
+    );
+    assert_eq!(inodes, [live]);
+}

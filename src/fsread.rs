@@ -83,7 +83,8 @@ fn read_capped(file: File, max: u64) -> Result<Vec<u8>, ReadError> {
     Ok(out)
 }
 
-fn kind_name(kind: &std::fs::FileType) -> &'static str {
+/// What a non-regular file is, for error messages.
+pub fn kind_name(kind: &std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if kind.is_dir() {
         "a directory"

@@ -41,7 +41,10 @@ pub fn open_regular(path: &Path) -> std::io::Result<(File, Metadata)> {
     if !meta.is_file() {
         return Err(Error::new(
             ErrorKind::InvalidInput,
-            format!("not a regular file ({})", kind(&meta)),
+            format!(
+                "not a regular file ({})",
+                crate::fsread::kind_name(&meta.file_type())
+            ),
         ));
     }
     if let Some(fs) = pseudo_filesystem(&file)? {
@@ -61,24 +64,6 @@ pub fn open_regular(path: &Path) -> std::io::Result<(File, Metadata)> {
     }
     set_blocking(&file)?;
     Ok((file, meta))
-}
-
-fn kind(meta: &Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else {
-        "unknown type"
-    }
 }
 
 fn pseudo_filesystem(file: &File) -> std::io::Result<Option<&'static str>> {

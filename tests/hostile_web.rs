@@ -77,6 +77,26 @@ fn start_with_web(dir: tempfile::TempDir, web: &Path) -> Exporter {
     Exporter::start_with(SERVICES, &["--web.config.file", web.to_str().unwrap()], dir)
 }
 
+/// A web config's `basic_auth_users` with [`USER`] and a bcrypt hash of
+/// `password` at `cost`.
+fn users_yaml(password: &str, cost: u32) -> String {
+    format!(
+        "basic_auth_users:\n  {USER}: {}\n",
+        bcrypt::hash(password, cost).unwrap()
+    )
+}
+
+/// The exporter behind a plain-HTTP web config with one user, once ready.
+fn start_with_user(password: &str, cost: u32) -> Exporter {
+    let dir = tempfile::tempdir().unwrap();
+    let web = write_file(dir.path(), "web.yml", &users_yaml(password, cost));
+    let e = start_with_web(dir, &web);
+    wait_for("ready", Duration::from_secs(20), || {
+        e.get("/-/ready").0 == 200
+    });
+    e
+}
+
 fn wait_tls_ready(e: &Exporter, cfg: &Arc<rustls::ClientConfig>) {
     wait_for("ready over TLS", Duration::from_secs(20), || {
         https_get(e.addr, cfg, "/-/ready", &[]).is_ok_and(|r| r.0 == 200)
@@ -342,20 +362,8 @@ fn a_client_that_never_reads_loses_its_connection() {
 /// an uncached right password then gets in.
 #[test]
 fn abandoned_logins_do_not_lock_out_the_next_one() {
-    let dir = tempfile::tempdir().unwrap();
     // Cost 10, as the toolkit's examples: slow enough for a queue to form.
-    let web = write_file(
-        dir.path(),
-        "web.yml",
-        &format!(
-            "basic_auth_users:\n  {USER}: {}\n",
-            bcrypt::hash(PASSWORD, 10).unwrap()
-        ),
-    );
-    let e = start_with_web(dir, &web);
-    wait_for("ready", Duration::from_secs(20), || {
-        e.get("/-/ready").0 == 200
-    });
+    let e = start_with_user(PASSWORD, 10);
     let wrong = basic(USER, "wrong");
     // In rounds: each round fills the queue, and its clients give up.
     for _ in 0..4 {
@@ -395,14 +403,7 @@ fn abandoned_logins_do_not_lock_out_the_next_one() {
 fn revoked_password_stops_working_on_open_connections() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    let web = write_file(
-        &d,
-        "web.yml",
-        &format!(
-            "basic_auth_users:\n  {USER}: {}\n",
-            bcrypt::hash(PASSWORD, 4).unwrap()
-        ),
-    );
+    let web = write_file(&d, "web.yml", &users_yaml(PASSWORD, 4));
     let e = start_with_web(dir, &web);
     wait_for("ready", Duration::from_secs(20), || {
         e.get("/-/ready").0 == 200
@@ -410,14 +411,7 @@ fn revoked_password_stops_working_on_open_connections() {
     let old = basic(USER, PASSWORD);
     let mut conn = KeepAlive::new(e.addr);
     assert_eq!(conn.get("/metrics", &[("Authorization", &old)]).0, 200);
-    write_file(
-        &d,
-        "web.yml",
-        &format!(
-            "basic_auth_users:\n  {USER}: {}\n",
-            bcrypt::hash("new password", 4).unwrap()
-        ),
-    );
+    write_file(&d, "web.yml", &users_yaml("new password", 4));
     wait_for("old password refused", Duration::from_secs(8), || {
         conn.get("/metrics", &[("Authorization", &old)]).0 == 401
     });
@@ -435,10 +429,7 @@ fn revoked_password_stops_working_on_open_connections() {
 fn empty_or_tls_dropping_web_config_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    let users = format!(
-        "basic_auth_users:\n  {USER}: {}\n",
-        bcrypt::hash(PASSWORD, 4).unwrap()
-    );
+    let users = users_yaml(PASSWORD, 4);
     let (web, ca) = tls_web_config(&d, &users);
     let e = start_with_web(dir, &web);
     let cfg = tls_client(&ca, None);
@@ -499,12 +490,7 @@ fn set_mtime(path: &Path, t: SystemTime) {
 fn web_config_changes_with_an_old_mtime_are_picked_up() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    let users = |pw: &str| {
-        format!(
-            "basic_auth_users:\n  {USER}: {}\n",
-            bcrypt::hash(pw, 4).unwrap()
-        )
-    };
+    let users = |pw: &str| users_yaml(pw, 4);
     let (web, ca) = tls_web_config(&d, &users(PASSWORD));
     let e = start_with_web(dir, &web);
     let cfg = tls_client(&ca, None);
@@ -857,20 +843,8 @@ fn status_with_raw_header(addr: SocketAddr, header: &[u8]) -> u16 {
 /// missing parts, a huge or non-UTF-8 value are refused, never a 500.
 #[test]
 fn authorization_header_variants() {
-    let dir = tempfile::tempdir().unwrap();
     let pass = "a:b c:";
-    let web = write_file(
-        dir.path(),
-        "web.yml",
-        &format!(
-            "basic_auth_users:\n  {USER}: {}\n",
-            bcrypt::hash(pass, 4).unwrap()
-        ),
-    );
-    let e = start_with_web(dir, &web);
-    wait_for("ready", Duration::from_secs(20), || {
-        e.get("/-/ready").0 == 200
-    });
+    let e = start_with_user(pass, 4);
     let b64 = |s: &str| vitals_exporter::base64::encode(s.as_bytes());
     let creds = b64(&format!("{USER}:{pass}"));
     let cases: Vec<(Vec<u8>, u16)> = vec![
@@ -926,19 +900,7 @@ fn authorization_header_variants() {
 /// users that exist.
 #[test]
 fn unknown_users_take_as_long_as_known_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let web = write_file(
-        dir.path(),
-        "web.yml",
-        &format!(
-            "basic_auth_users:\n  {USER}: {}\n",
-            bcrypt::hash(PASSWORD, 12).unwrap()
-        ),
-    );
-    let e = start_with_web(dir, &web);
-    wait_for("ready", Duration::from_secs(20), || {
-        e.get("/-/ready").0 == 200
-    });
+    let e = start_with_user(PASSWORD, 12);
     // The fastest of a few tries: the machine's load only adds time.
     let fastest = |user: &str| {
         let header = basic(user, "wrong");

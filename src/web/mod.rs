@@ -193,30 +193,31 @@ async fn metrics<B>(app: &App, req: &Request<B>) -> Response<Body> {
 
 /// True when `Accept-Encoding` lists gzip (or `*`) with a q above 0.
 fn accepts_gzip(accept: &str) -> bool {
-    accept.split(',').any(|part| {
-        let mut it = part.split(';').map(str::trim);
-        let coding = it.next().unwrap_or("");
-        let q_zero = it.any(|p| {
-            p.strip_prefix("q=")
-                .and_then(|q| q.parse::<f32>().ok())
-                .is_some_and(|q| q <= 0.0)
-        });
-        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+    lists(accept, |coding| {
+        coding.eq_ignore_ascii_case("gzip") || coding == "*"
     })
 }
 
 /// True when the `Accept` header lists OpenMetrics text with a q above 0
 /// (Prometheus lists it first by default).
 fn wants_openmetrics(accept: &str) -> bool {
-    accept.split(',').any(|part| {
+    lists(accept, |media| {
+        media.eq_ignore_ascii_case("application/openmetrics-text")
+    })
+}
+
+/// True when a comma-separated header (`Accept`, `Accept-Encoding`) has an
+/// entry `wanted` takes, without `q=0`.
+fn lists(header: &str, wanted: impl Fn(&str) -> bool) -> bool {
+    header.split(',').any(|part| {
         let mut it = part.split(';').map(str::trim);
-        let media = it.next().unwrap_or("");
+        let value = it.next().unwrap_or("");
         let q_zero = it.any(|p| {
             p.strip_prefix("q=")
                 .and_then(|q| q.parse::<f32>().ok())
                 .is_some_and(|q| q <= 0.0)
         });
-        media.eq_ignore_ascii_case("application/openmetrics-text") && !q_zero
+        wanted(value) && !q_zero
     })
 }
 

@@ -50,8 +50,10 @@ def value(conn, series):
     return float(m.group(1)) if m else None
 
 
-def run(binary, n):
-    d = tempfile.mkdtemp(prefix="vitals-idle-")
+def make_logs(n, prefix):
+    """A scratch dir with N one-line logs f00000.log... and a config
+    following them; returns (dir, logs dir, config path)."""
+    d = tempfile.mkdtemp(prefix=prefix)
     logs = os.path.join(d, "logs")
     os.mkdir(logs)
     for i in range(n):
@@ -60,6 +62,11 @@ def run(binary, n):
     cfg = os.path.join(d, "exporter.yaml")
     with open(cfg, "w") as f:
         f.write(f"logs:\n  - name: bench\n    paths: ['{logs}/*.log']\n")
+    return d, logs, cfg
+
+
+def run(binary, n):
+    d, logs, cfg = make_logs(n, "vitals-idle-")
     port = free_port()
     p = subprocess.Popen(
         [binary, "--config.file", cfg, "--web.listen-address", f"127.0.0.1:{port}",

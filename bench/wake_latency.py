@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""Write -> read latency of the follower itself, without a scrape in the way
-(a /metrics scrape lists /proc/self/fd: ~12 ms at 10 000 open files).
+"""Write -> read latency of the follower itself, without a scrape in the way.
 
     python3 bench/wake_latency.py BINARY N
 
@@ -14,8 +13,9 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
+
+from idle_files import make_logs
 
 WRITER = """
 import os, random, sys, time
@@ -32,15 +32,7 @@ for k, i in enumerate(random.sample(range(n), 200)):
 
 def main():
     binary, n = sys.argv[1], int(sys.argv[2])
-    d = tempfile.mkdtemp(prefix="vitals-wake-")
-    logs = os.path.join(d, "logs")
-    os.mkdir(logs)
-    for i in range(n):
-        with open(os.path.join(logs, f"f{i:05}.log"), "w") as f:
-            f.write("INFO start\n")
-    cfg = os.path.join(d, "exporter.yaml")
-    with open(cfg, "w") as f:
-        f.write(f"logs:\n  - name: bench\n    paths: ['{logs}/*.log']\n")
+    d, logs, cfg = make_logs(n, "vitals-wake-")
     go = os.path.join(d, "go")
     trace = os.path.join(d, "trace.txt")
     exporter = subprocess.Popen(

@@ -60,6 +60,17 @@ impl Exporter {
         dir: tempfile::TempDir,
         setup: impl FnOnce(&mut Command),
     ) -> Exporter {
+        Self::launch_bin(Path::new(BIN), yaml, args, dir, setup)
+    }
+
+    /// Like [`Exporter::launch`], running the binary at `bin`.
+    pub fn launch_bin(
+        bin: &Path,
+        yaml: &str,
+        args: &[&str],
+        dir: tempfile::TempDir,
+        setup: impl FnOnce(&mut Command),
+    ) -> Exporter {
         let config = dir.path().join("exporter.yaml");
         let default_storage = dir.path().join("data");
         let storage: &[&std::ffi::OsStr] = if args.contains(&"--storage.path") {
@@ -68,7 +79,7 @@ impl Exporter {
             &["--storage.path".as_ref(), default_storage.as_os_str()]
         };
         std::fs::write(&config, yaml).expect("write config");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin);
         cmd.arg("--config.file")
             .arg(&config)
             .args(["--web.listen-address", "127.0.0.1:0"])
@@ -77,7 +88,18 @@ impl Exporter {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         setup(&mut cmd);
-        let mut child = cmd.spawn().expect("start exporter");
+        // A binary copied just before may still be open for writing in a
+        // child another test thread forked meanwhile (ETXTBSY): retry.
+        let mut tries = 0;
+        let mut child = loop {
+            match cmd.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                r => break r.expect("start exporter"),
+            }
+        };
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();

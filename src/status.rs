@@ -1,36 +1,15 @@
 //! What the status page shows: the latest state of every service.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::config::Service;
-use crate::probe::ProbeReport;
-
-/// Up, down, or not probed yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// No probe has finished yet.
-    Unknown,
-    /// The last probe succeeded.
-    Up,
-    /// The last probe failed.
-    Down,
-}
-
-impl State {
-    /// Lower-case name for logs and the page.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Unknown => "unknown",
-            State::Up => "up",
-            State::Down => "down",
-        }
-    }
-}
+pub use crate::probe::State;
+use crate::probe::{Change, ProbeObserver, ProbeReport};
 
 /// The latest known facts about one service.
 #[derive(Debug, Clone)]
@@ -49,17 +28,6 @@ pub struct ServiceStatus {
     pub last_duration: Option<Duration>,
     /// Message of the last failure, kept after recovery.
     pub last_error: Option<String>,
-}
-
-/// A state change, returned by [`Board::record`] so the caller can log it.
-#[derive(Debug, Clone, Copy)]
-pub struct Change {
-    /// The state before.
-    pub from: State,
-    /// The state now.
-    pub to: State,
-    /// How long the previous state lasted.
-    pub lasted: Duration,
 }
 
 /// How far back the page's error and warning counts look.
@@ -112,31 +80,21 @@ impl Board {
         self.lock().remove(name);
     }
 
-    /// Records a probe; returns the change when the state flipped.
-    pub fn record(&self, name: &str, report: &ProbeReport, now: SystemTime) -> Option<Change> {
+    /// Records a probe of `name` and the state change it made.
+    fn record(&self, name: &str, report: &ProbeReport, change: Option<&Change>) {
         let mut map = self.lock();
-        let s = map.get_mut(name)?;
+        let Some(s) = map.get_mut(name) else {
+            return;
+        };
         s.last_status = report.http_status;
         s.last_duration = Some(report.duration);
         if let Some(f) = &report.failure {
             s.last_error = Some(format!("{}: {}", f.reason.as_str(), f.message));
         }
-        let to = if report.success() {
-            State::Up
-        } else {
-            State::Down
-        };
-        if to == s.state {
-            return None;
+        if let Some(c) = change {
+            s.state = c.to;
+            s.since = c.at;
         }
-        let change = Change {
-            from: s.state,
-            to,
-            lasted: now.duration_since(s.since).unwrap_or_default(),
-        };
-        s.state = to;
-        s.since = now;
-        Some(change)
     }
 
     /// A copy of every status, sorted by name.
@@ -213,6 +171,20 @@ impl Board {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ServiceStatus>> {
         lock(&self.services)
+    }
+}
+
+/// Shows what the schedule of one service reports.
+pub(crate) struct ServiceEntry {
+    pub(crate) board: Arc<Board>,
+    pub(crate) name: String,
+}
+
+impl ProbeObserver for ServiceEntry {
+    fn probe_started(&self, _late: Duration) {}
+
+    fn probe_finished(&self, report: &ProbeReport, change: Option<&Change>) {
+        self.board.record(&self.name, report, change);
     }
 }
 

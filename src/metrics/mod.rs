@@ -20,7 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::probe::{FailureReason, Phase, ProbeReport};
+use crate::probe::{Change, FailureReason, Phase, ProbeObserver, ProbeReport};
 
 /// The label that names a service on every per-service series. Not
 /// `service`: kube-prometheus attaches `service` (and `job`, `instance`,
@@ -441,9 +441,8 @@ pub struct ServiceMetrics {
     state_change: GaugeF,
 }
 
-impl ServiceMetrics {
-    /// A probe finished (successfully or not).
-    pub fn probe_finished(&self, report: &ProbeReport) {
+impl ProbeObserver for ServiceMetrics {
+    fn probe_finished(&self, report: &ProbeReport, change: Option<&Change>) {
         let secs = report.duration.as_secs_f64();
         self.probes.inc();
         self.up.set(i64::from(report.success()));
@@ -463,16 +462,13 @@ impl ServiceMetrics {
         if let Some(t) = report.cert_expiry {
             self.cert_expiry.get_or_create(&self.labels).set(t);
         }
+        if let Some(c) = change {
+            self.state_change.set(unix_seconds(c.at));
+        }
     }
 
-    /// A scheduled probe started `late` after its planned time.
-    pub fn probe_started(&self, late: std::time::Duration) {
+    fn probe_started(&self, late: std::time::Duration) {
         self.schedule_delay.observe(late.as_secs_f64());
-    }
-
-    /// The service changed between up and down at `at`.
-    pub fn state_changed(&self, at: SystemTime) {
-        self.state_change.set(unix_seconds(at));
     }
 }
 

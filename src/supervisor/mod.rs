@@ -39,13 +39,13 @@ pub struct Options {
 pub enum RunError {
     /// The configuration is invalid.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] config::ConfigError),
     /// The listen address could not be bound.
     #[error(transparent)]
-    Bind(#[from] crate::web::server::BindError),
+    Bind(#[from] web::server::BindError),
     /// The web configuration is invalid.
     #[error(transparent)]
-    WebConfig(#[from] crate::web::webconfig::WebConfigError),
+    WebConfig(#[from] web::webconfig::WebConfigError),
 }
 
 /// Loads the configuration, starts probing and serves HTTP until `shutdown`.

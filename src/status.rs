@@ -31,9 +31,9 @@ pub struct ServiceStatus {
 }
 
 /// How far back the page's error and warning counts look.
-pub const RECENT_WINDOW: Duration = Duration::from_secs(300);
+pub(crate) const RECENT_WINDOW: Duration = Duration::from_secs(300);
 /// How often the log counters are sampled for that window.
-pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 /// A log that names the service it belongs to.
 #[derive(Debug)]
@@ -57,7 +57,7 @@ pub struct Board {
 
 impl Board {
     /// Adds `service` as unknown (keeps its state when already present).
-    pub fn add(&self, service: &Service) {
+    pub(crate) fn add(&self, service: &Service) {
         let mut map = self.lock();
         map.entry(service.name.clone())
             .and_modify(|s| {
@@ -76,7 +76,7 @@ impl Board {
     }
 
     /// Forgets a service.
-    pub fn remove(&self, name: &str) {
+    pub(crate) fn remove(&self, name: &str) {
         self.lock().remove(name);
     }
 
@@ -98,7 +98,7 @@ impl Board {
     }
 
     /// A copy of every status, sorted by name.
-    pub fn snapshot(&self) -> Vec<(String, ServiceStatus)> {
+    pub(crate) fn snapshot(&self) -> Vec<(String, ServiceStatus)> {
         self.lock()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -107,7 +107,7 @@ impl Board {
 
     /// Links the level counters of log `log` to `service` for the page
     /// (replacing an earlier link of the same log).
-    pub fn link_log(&self, log: &str, service: &str, error: Counter, warning: Counter) {
+    pub(crate) fn link_log(&self, log: &str, service: &str, error: Counter, warning: Counter) {
         let now = Instant::now();
         let first = (now, error.get(), warning.get());
         let mut logs = lock(&self.logs);
@@ -122,21 +122,21 @@ impl Board {
     }
 
     /// Forgets the link of a removed log.
-    pub fn unlink_log(&self, log: &str) {
+    pub(crate) fn unlink_log(&self, log: &str) {
         lock(&self.logs).retain(|l| l.log != log);
         lock(&self.unwatched).retain(|(l, _)| l != log);
     }
 
     /// Shows on the page when log `log` has directories inotify cannot
     /// watch (replacing an earlier gauge of the same log).
-    pub fn watch_log(&self, log: &str, unwatched: Gauge) {
+    pub(crate) fn watch_log(&self, log: &str, unwatched: Gauge) {
         let mut all = lock(&self.unwatched);
         all.retain(|(l, _)| l != log);
         all.push((log.to_string(), unwatched));
     }
 
     /// Logs with directories only polled, and how many, sorted by log.
-    pub fn unwatched_logs(&self) -> Vec<(String, i64)> {
+    pub(crate) fn unwatched_logs(&self) -> Vec<(String, i64)> {
         let mut out: Vec<(String, i64)> = lock(&self.unwatched)
             .iter()
             .map(|(l, g)| (l.clone(), g.get()))
@@ -147,7 +147,7 @@ impl Board {
     }
 
     /// Records the log counters; call every [`SAMPLE_EVERY`].
-    pub fn sample_logs(&self) {
+    pub(crate) fn sample_logs(&self) {
         let now = Instant::now();
         for l in lock(&self.logs).iter_mut() {
             l.samples.push_back((now, l.error.get(), l.warning.get()));
@@ -159,7 +159,7 @@ impl Board {
 
     /// Error and warning lines of the logs linked to `service` within the
     /// recent window; `None` when no log names it.
-    pub fn recent_log_lines(&self, service: &str) -> Option<(u64, u64)> {
+    pub(crate) fn recent_log_lines(&self, service: &str) -> Option<(u64, u64)> {
         let logs = lock(&self.logs);
         let mut linked = logs.iter().filter(|l| l.service == service).peekable();
         linked.peek()?;

@@ -29,7 +29,7 @@ pub use web::CloseReason;
 /// `service`: kube-prometheus attaches `service` (and `job`, `instance`,
 /// `pod`, `namespace`, `container`, `endpoint`) as target labels, and a clash
 /// would rename ours to `exported_service`.
-pub const SERVICE_LABEL: &str = "microservice";
+pub(crate) const SERVICE_LABEL: &str = "microservice";
 
 type GaugeF = Gauge<f64, AtomicU64>;
 
@@ -62,7 +62,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Registers every family; per-service series appear through [`Metrics::service`].
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::default();
         let m = Metrics {
             services: services::ServiceFamilies::default(),
@@ -111,57 +111,57 @@ impl Metrics {
     }
 
     /// Creates every series of one service at 0 and returns its handle.
-    pub fn service(&self, name: &str, http: bool) -> ServiceMetrics {
+    pub(crate) fn service(&self, name: &str, http: bool) -> ServiceMetrics {
         self.services.service(name, http)
     }
 
     /// Drops every series of a service that is no longer configured.
-    pub fn remove_service(&self, name: &str) {
+    pub(crate) fn remove_service(&self, name: &str) {
         self.services.remove(name);
     }
 
     /// Creates every known series of a log at 0 and returns its handle.
-    pub fn log(&self, source: &crate::logs::config::LogSource) -> logs::LogMetrics {
+    pub(crate) fn log(&self, source: &crate::logs::config::LogSource) -> logs::LogMetrics {
         self.logs.log(source)
     }
 
     /// Drops the series of a log that is no longer configured.
-    pub fn remove_log(&self, source: &crate::logs::config::LogSource) {
+    pub(crate) fn remove_log(&self, source: &crate::logs::config::LogSource) {
         self.logs.remove(source);
     }
 
     /// A `/probe` target was refused by module `module`'s allowlist.
-    pub fn probe_refused(&self, module: &str) {
+    pub(crate) fn probe_refused(&self, module: &str) {
         self.web.probe_refused(module);
     }
 
     /// A `/probe` request named an unknown module.
-    pub fn probe_unknown_module(&self) {
+    pub(crate) fn probe_unknown_module(&self) {
         self.web.probe_unknown_module();
     }
 
     /// `n` service files could not be read or parsed.
-    pub fn service_file_errors(&self, n: u64) {
+    pub(crate) fn service_file_errors(&self, n: u64) {
         self.service_file_errors.inc_by(n);
     }
 
     /// A web connection opened (`+1`) or closed (`-1`).
-    pub fn web_connections(&self, delta: i64) {
+    pub(crate) fn web_connections(&self, delta: i64) {
         self.web.connections(delta);
     }
 
     /// The web server closed a connection for `reason`.
-    pub fn web_connection_closed(&self, reason: CloseReason) {
+    pub(crate) fn web_connection_closed(&self, reason: CloseReason) {
         self.web.connection_closed(reason);
     }
 
     /// A `/probe` request was rejected: too many probes in flight.
-    pub fn probe_rejected(&self) {
+    pub(crate) fn probe_rejected(&self) {
         self.web.probe_rejected();
     }
 
     /// Records the outcome of loading the configuration.
-    pub fn config_loaded(&self, ok: bool) {
+    pub(crate) fn config_loaded(&self, ok: bool) {
         self.reload_ok.set(i64::from(ok));
         if ok {
             self.reload_time.set(unix_now());
@@ -169,7 +169,7 @@ impl Metrics {
     }
 
     /// Renders the exposition: OpenMetrics when `openmetrics`, else text 0.0.4.
-    pub fn encode(&self, openmetrics: bool) -> String {
+    pub(crate) fn encode(&self, openmetrics: bool) -> String {
         let mut buf = String::with_capacity(self.last_size.load(Ordering::Relaxed) + 1024);
         let result = if openmetrics {
             prometheus_client::encoding::text::encode(&mut buf, &self.registry)

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use vitals_exporter::{config, logging, Options};
+use vitals_exporter::supervisor::{self, Options};
+use vitals_exporter::{config, logging};
 
 /// Prometheus exporter for the vital signs of microservices.
 #[derive(Debug, Parser)]
@@ -111,7 +112,7 @@ fn main() -> ExitCode {
         probe_max_concurrent: flags.probe_max_concurrent as usize,
     };
     let _context = runtime.enter();
-    match runtime.block_on(vitals_exporter::run(opts, shutdown_signal())) {
+    match runtime.block_on(supervisor::run(opts, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");

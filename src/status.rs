@@ -1,36 +1,15 @@
 //! What the status page shows: the latest state of every service.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::config::Service;
-use crate::probe::ProbeReport;
-
-/// Up, down, or not probed yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// No probe has finished yet.
-    Unknown,
-    /// The last probe succeeded.
-    Up,
-    /// The last probe failed.
-    Down,
-}
-
-impl State {
-    /// Lower-case name for logs and the page.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Unknown => "unknown",
-            State::Up => "up",
-            State::Down => "down",
-        }
-    }
-}
+pub use crate::probe::State;
+use crate::probe::{Change, ProbeObserver, ProbeReport};
 
 /// The latest known facts about one service.
 #[derive(Debug, Clone)]
@@ -51,21 +30,10 @@ pub struct ServiceStatus {
     pub last_error: Option<String>,
 }
 
-/// A state change, returned by [`Board::record`] so the caller can log it.
-#[derive(Debug, Clone, Copy)]
-pub struct Change {
-    /// The state before.
-    pub from: State,
-    /// The state now.
-    pub to: State,
-    /// How long the previous state lasted.
-    pub lasted: Duration,
-}
-
 /// How far back the page's error and warning counts look.
-pub const RECENT_WINDOW: Duration = Duration::from_secs(300);
+pub(crate) const RECENT_WINDOW: Duration = Duration::from_secs(300);
 /// How often the log counters are sampled for that window.
-pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 /// A log that names the service it belongs to.
 #[derive(Debug)]
@@ -89,7 +57,7 @@ pub struct Board {
 
 impl Board {
     /// Adds `service` as unknown (keeps its state when already present).
-    pub fn add(&self, service: &Service) {
+    pub(crate) fn add(&self, service: &Service) {
         let mut map = self.lock();
         map.entry(service.name.clone())
             .and_modify(|s| {
@@ -108,39 +76,29 @@ impl Board {
     }
 
     /// Forgets a service.
-    pub fn remove(&self, name: &str) {
+    pub(crate) fn remove(&self, name: &str) {
         self.lock().remove(name);
     }
 
-    /// Records a probe; returns the change when the state flipped.
-    pub fn record(&self, name: &str, report: &ProbeReport, now: SystemTime) -> Option<Change> {
+    /// Records a probe of `name` and the state change it made.
+    fn record(&self, name: &str, report: &ProbeReport, change: Option<&Change>) {
         let mut map = self.lock();
-        let s = map.get_mut(name)?;
+        let Some(s) = map.get_mut(name) else {
+            return;
+        };
         s.last_status = report.http_status;
         s.last_duration = Some(report.duration);
         if let Some(f) = &report.failure {
             s.last_error = Some(format!("{}: {}", f.reason.as_str(), f.message));
         }
-        let to = if report.success() {
-            State::Up
-        } else {
-            State::Down
-        };
-        if to == s.state {
-            return None;
+        if let Some(c) = change {
+            s.state = c.to;
+            s.since = c.at;
         }
-        let change = Change {
-            from: s.state,
-            to,
-            lasted: now.duration_since(s.since).unwrap_or_default(),
-        };
-        s.state = to;
-        s.since = now;
-        Some(change)
     }
 
     /// A copy of every status, sorted by name.
-    pub fn snapshot(&self) -> Vec<(String, ServiceStatus)> {
+    pub(crate) fn snapshot(&self) -> Vec<(String, ServiceStatus)> {
         self.lock()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -149,7 +107,7 @@ impl Board {
 
     /// Links the level counters of log `log` to `service` for the page
     /// (replacing an earlier link of the same log).
-    pub fn link_log(&self, log: &str, service: &str, error: Counter, warning: Counter) {
+    pub(crate) fn link_log(&self, log: &str, service: &str, error: Counter, warning: Counter) {
         let now = Instant::now();
         let first = (now, error.get(), warning.get());
         let mut logs = lock(&self.logs);
@@ -164,21 +122,21 @@ impl Board {
     }
 
     /// Forgets the link of a removed log.
-    pub fn unlink_log(&self, log: &str) {
+    pub(crate) fn unlink_log(&self, log: &str) {
         lock(&self.logs).retain(|l| l.log != log);
         lock(&self.unwatched).retain(|(l, _)| l != log);
     }
 
     /// Shows on the page when log `log` has directories inotify cannot
     /// watch (replacing an earlier gauge of the same log).
-    pub fn watch_log(&self, log: &str, unwatched: Gauge) {
+    pub(crate) fn watch_log(&self, log: &str, unwatched: Gauge) {
         let mut all = lock(&self.unwatched);
         all.retain(|(l, _)| l != log);
         all.push((log.to_string(), unwatched));
     }
 
     /// Logs with directories only polled, and how many, sorted by log.
-    pub fn unwatched_logs(&self) -> Vec<(String, i64)> {
+    pub(crate) fn unwatched_logs(&self) -> Vec<(String, i64)> {
         let mut out: Vec<(String, i64)> = lock(&self.unwatched)
             .iter()
             .map(|(l, g)| (l.clone(), g.get()))
@@ -189,7 +147,7 @@ impl Board {
     }
 
     /// Records the log counters; call every [`SAMPLE_EVERY`].
-    pub fn sample_logs(&self) {
+    pub(crate) fn sample_logs(&self) {
         let now = Instant::now();
         for l in lock(&self.logs).iter_mut() {
             l.samples.push_back((now, l.error.get(), l.warning.get()));
@@ -201,7 +159,7 @@ impl Board {
 
     /// Error and warning lines of the logs linked to `service` within the
     /// recent window; `None` when no log names it.
-    pub fn recent_log_lines(&self, service: &str) -> Option<(u64, u64)> {
+    pub(crate) fn recent_log_lines(&self, service: &str) -> Option<(u64, u64)> {
         let logs = lock(&self.logs);
         let mut linked = logs.iter().filter(|l| l.service == service).peekable();
         linked.peek()?;
@@ -213,6 +171,20 @@ impl Board {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ServiceStatus>> {
         lock(&self.services)
+    }
+}
+
+/// Shows what the schedule of one service reports.
+pub(crate) struct ServiceEntry {
+    pub(crate) board: Arc<Board>,
+    pub(crate) name: String,
+}
+
+impl ProbeObserver for ServiceEntry {
+    fn probe_started(&self, _late: Duration) {}
+
+    fn probe_finished(&self, report: &ProbeReport, change: Option<&Change>) {
+        self.board.record(&self.name, report, change);
     }
 }
 

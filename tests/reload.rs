@@ -204,3 +204,43 @@ fn reload_restarts_a_log_only_when_its_settings_change() {
     append(&path, b"FATAL two\n");
     e.wait_value("vitals_log_lines_total{log=\"app\",level=\"error\"}", 2.0);
 }
+
+#[test]
+fn a_service_restarted_by_a_reload_keeps_its_state() {
+    let srv = TestServer::http(|_| Reply::new(200, "ok"));
+    let cfg = |timeout: &str| {
+        format!(
+            "services:\n  - name: web\n    interval: 100ms\n    timeout: {timeout}\n    http:\n      url: {}\n",
+            srv.url("/")
+        )
+    };
+    let e = Exporter::start(&cfg("50ms"));
+    e.wait_value("vitals_up{microservice=\"web\"}", 1.0);
+    let changed = "vitals_state_change_timestamp_seconds{microservice=\"web\"}";
+    let since = e.value(changed).unwrap();
+    let ups = || {
+        e.log()
+            .matches("msg=\"service is up\" microservice=web")
+            .count()
+    };
+    wait_for("up logged", Duration::from_secs(10), || ups() == 1);
+
+    // A new timeout changes the fingerprint: the task restarts, the state
+    // stays up, so its first probe is no change.
+    std::fs::write(&e.config, cfg("60ms")).unwrap();
+    signal(&e, libc::SIGHUP);
+    wait_for("reload logged", Duration::from_secs(10), || {
+        e.log().contains("msg=\"configuration reloaded\"")
+    });
+    let probes = e
+        .value("vitals_probes_total{microservice=\"web\"}")
+        .unwrap();
+    wait_for("probes after the restart", Duration::from_secs(10), || {
+        e.value("vitals_probes_total{microservice=\"web\"}")
+            .unwrap()
+            >= probes + 3.0
+    });
+    assert_eq!(e.value("vitals_up{microservice=\"web\"}"), Some(1.0));
+    assert_eq!(e.value(changed), Some(since));
+    assert_eq!(ups(), 1, "{}", e.log());
+}

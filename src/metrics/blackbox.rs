@@ -32,7 +32,7 @@ fn ip_hash(ip: std::net::IpAddr) -> f64 {
 }
 
 /// Encodes `report` in Prometheus text 0.0.4; `http` selects the HTTP set.
-pub fn encode(report: &ProbeReport, http: bool) -> String {
+pub(crate) fn encode(report: &ProbeReport, http: bool) -> String {
     let mut r = Registry::default();
     let secs = |d: std::time::Duration| d.as_secs_f64();
     gauge(

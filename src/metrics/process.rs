@@ -16,7 +16,7 @@ pub struct ProcessCollector {
 
 impl ProcessCollector {
     /// Reads the constants the per-scrape figures need.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let boot_time = std::fs::read_to_string("/proc/stat")
             .ok()
             .and_then(|s| {

@@ -1,13 +1,22 @@
-//! Probers: one file per kind, all reporting a [`ProbeReport`].
+//! The probe engine: one prober per kind, all reporting a [`ProbeReport`];
+//! [`schedule`] runs each service on its interval and tells a
+//! [`ProbeObserver`] what happened; [`discovery`] lists services from file_sd
+//! files. The engine knows neither metrics nor the status page.
 //!
 //! A probe never panics on what a target sends and is always bounded by its
 //! timeout: [`run`] wraps the prober in `tokio::time::timeout` and keeps the
 //! phases measured before the deadline.
 
+pub(crate) mod discovery;
 pub mod http;
+mod observe;
+pub(crate) mod schedule;
 pub mod target;
 pub mod tcp;
 pub mod tls;
+
+pub use observe::State;
+pub(crate) use observe::{Change, Health, ProbeObserver};
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -21,18 +21,6 @@ pub enum CaError {
     },
 }
 
-/// Reads PEM certificates from `path` into a root store, with the bounds
-/// of [`crate::fsread`] (a CA file on `/dev/zero` or a FIFO is refused).
-pub fn load_ca(path: &Path) -> Result<RootCertStore, CaError> {
-    let pem = crate::fsread::read_bounded(path, crate::fsread::PEM_MAX_BYTES).map_err(|e| {
-        CaError::Read {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        }
-    })?;
-    parse_ca(path, &pem)
-}
-
 /// Parses PEM certificates read from `path` (named in errors) into a root store.
 pub fn parse_ca(path: &Path, pem: &[u8]) -> Result<RootCertStore, CaError> {
     let err = |reason: String| CaError::Read {

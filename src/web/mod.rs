@@ -41,9 +41,9 @@ pub struct App {
     /// Basic-auth verification with its cache.
     pub auth: auth::Authenticator,
     /// Where `POST /-/reload` sends its request (`--web.enable-lifecycle`).
-    pub reload: Option<tokio::sync::mpsc::Sender<crate::reload::Request>>,
+    pub reload: Option<tokio::sync::mpsc::Sender<crate::lifecycle::Request>>,
     /// `/probe` modules of the current configuration.
-    pub modules: Arc<crate::reload::Modules>,
+    pub modules: Arc<crate::lifecycle::Modules>,
     /// One permit per `/probe` request in flight (`--probe.max-concurrent`).
     pub probe_slots: tokio::sync::Semaphore,
 }

@@ -21,17 +21,17 @@ struct TargetGroup {
 
 /// What the service files list now.
 #[derive(Debug, Default)]
-pub struct Discovered {
+pub(crate) struct Discovered {
     /// One service per target, names unique.
-    pub services: Vec<Service>,
+    pub(crate) services: Vec<Service>,
     /// Files that could not be read or parsed (logged and skipped).
-    pub errors: u64,
+    pub(crate) errors: u64,
 }
 
 /// The services listed now; `taken` are names already used by static
 /// services (they win). Unreadable or invalid files are logged, counted and
 /// skipped. Blocking file I/O: async callers run it on the blocking pool.
-pub fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Discovered {
+pub(crate) fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Discovered {
     let mut out = Vec::new();
     let mut errors = 0;
     let mut seen = taken.clone();
@@ -104,7 +104,7 @@ fn parse(text: &str) -> Result<Vec<TargetGroup>, String> {
 }
 
 /// Directories holding the service files (watched for changes).
-pub fn dirs(sources: &[ServiceFiles]) -> BTreeSet<PathBuf> {
+pub(crate) fn dirs(sources: &[ServiceFiles]) -> BTreeSet<PathBuf> {
     sources
         .iter()
         .flat_map(|sf| crate::logs::discover::expand(&sf.paths, &globset::GlobSet::empty()).dirs)

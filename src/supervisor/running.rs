@@ -12,40 +12,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{self, Config, ProbeSpec};
+use crate::lifecycle::Modules;
 use crate::logs;
 use crate::metrics::Metrics;
-use crate::schedule;
-use crate::status::Board;
-
-/// A reload asked over HTTP; the answer is the error text on failure.
-pub type Request = oneshot::Sender<Result<(), String>>;
-
-/// The `/probe` modules of the current configuration, swapped on reload.
-#[derive(Debug, Default)]
-pub struct Modules(std::sync::RwLock<Arc<HashMap<String, config::Module>>>);
-
-impl Modules {
-    /// The module named `name`.
-    pub fn get(&self, name: &str) -> Option<config::Module> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
-    }
-
-    fn set(&self, modules: Vec<config::Module>) {
-        let map = modules.into_iter().map(|m| (m.name.clone(), m)).collect();
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
-    }
-}
+use crate::probe::{discovery, schedule, Health};
+use crate::status::{Board, ServiceEntry};
 
 /// The running services and followers.
-pub struct Running {
+pub(crate) struct Running {
     /// The configuration last applied, rediscovered from when files change.
     base: Option<Config>,
     /// Watches the service files' directories; pokes `discovered`.
@@ -55,13 +32,14 @@ pub struct Running {
     metrics: Arc<Metrics>,
     board: Arc<Board>,
     storage: Option<PathBuf>,
-    services: HashMap<String, (u64, JoinHandle<()>)>,
+    /// By name: fingerprint, state (kept when a change restarts the task), task.
+    services: HashMap<String, (u64, Arc<Health>, JoinHandle<()>)>,
     logs: HashMap<String, (u64, logs::config::LogSource, logs::follow::Handle)>,
 }
 
 impl Running {
     /// Nothing running yet.
-    pub fn new(
+    pub(crate) fn new(
         modules: Arc<Modules>,
         metrics: Arc<Metrics>,
         board: Arc<Board>,
@@ -82,17 +60,17 @@ impl Running {
     }
 
     /// Services running.
-    pub fn services(&self) -> usize {
+    pub(crate) fn services(&self) -> usize {
         self.services.len()
     }
 
     /// Logs followed.
-    pub fn logs(&self) -> usize {
+    pub(crate) fn logs(&self) -> usize {
         self.logs.len()
     }
 
     /// Loads `path` and applies it; an invalid file changes nothing.
-    pub async fn reload(&mut self, path: &Path) -> Result<(), String> {
+    pub(crate) async fn reload(&mut self, path: &Path) -> Result<(), String> {
         let loaded = {
             let path = path.to_path_buf();
             tokio::task::spawn_blocking(move || config::load(&path))
@@ -121,7 +99,7 @@ impl Running {
     }
 
     /// Makes what runs match `config`.
-    pub async fn apply(&mut self, config: Config) {
+    pub(crate) async fn apply(&mut self, config: Config) {
         self.base = Some(config.clone());
         // Listing and reading the service files is blocking I/O on names an
         // operator chose: keep it off the async threads.
@@ -130,8 +108,8 @@ impl Running {
             let taken: std::collections::HashSet<String> =
                 config.services.iter().map(|s| s.name.clone()).collect();
             tokio::task::spawn_blocking(move || {
-                let dirs = crate::discovery::dirs(&sources);
-                (dirs, crate::discovery::discover(&sources, &taken))
+                let dirs = discovery::dirs(&sources);
+                (dirs, discovery::discover(&sources, &taken))
             })
             .await
             .unwrap_or_default()
@@ -146,31 +124,40 @@ impl Running {
             .chain(discovered.services)
             .map(|s| (s.name.clone(), s))
             .collect();
+        let mut kept = HashMap::new();
         self.services
-            .retain(|name, (fp, task)| match wanted.get(name) {
+            .retain(|name, (fp, health, task)| match wanted.get(name) {
                 Some(s) if s.fingerprint == *fp => {
                     wanted.remove(name);
                     true
                 }
                 other => {
                     task.abort();
-                    if other.is_none() {
-                        self.metrics.remove_service(name);
-                        self.board.remove(name);
+                    match other {
+                        Some(_) => {
+                            kept.insert(name.clone(), health.clone());
+                        }
+                        None => {
+                            self.metrics.remove_service(name);
+                            self.board.remove(name);
+                        }
                     }
                     false
                 }
             });
         for (name, service) in wanted {
             self.board.add(&service);
-            let handle = self
+            let metrics = self
                 .metrics
                 .service(&name, matches!(service.probe, ProbeSpec::Http(_)));
+            let entry = ServiceEntry {
+                board: self.board.clone(),
+                name: name.clone(),
+            };
+            let health = kept.remove(&name).unwrap_or_default();
             let fp = service.fingerprint;
-            self.services.insert(
-                name,
-                (fp, schedule::spawn(service, handle, self.board.clone())),
-            );
+            let task = schedule::spawn(service, health.clone(), (metrics, entry));
+            self.services.insert(name, (fp, health, task));
         }
 
         // Logs: stop the changed and removed ones first, so a restarted
@@ -233,7 +220,7 @@ impl Running {
     }
 
     /// Re-reads the service files and applies what changed.
-    pub async fn rediscover(&mut self) {
+    pub(crate) async fn rediscover(&mut self) {
         if let Some(config) = self.base.clone() {
             self.apply(config).await;
         }
@@ -269,8 +256,8 @@ impl Running {
     }
 
     /// Stops everything; followers save their positions.
-    pub async fn stop(self) {
-        for (_, task) in self.services.values() {
+    pub(crate) async fn stop(self) {
+        for (_, _, task) in self.services.values() {
             task.abort();
         }
         let handles: Vec<logs::follow::Handle> =
@@ -279,24 +266,5 @@ impl Running {
             handles.into_iter().for_each(logs::follow::Handle::stop)
         })
         .await;
-    }
-}
-
-/// A stream of SIGHUPs (`None` when the handler cannot be installed).
-pub fn sighup() -> Option<tokio::signal::unix::Signal> {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot handle SIGHUP; reload with POST /-/reload");
-            None
-        }
-    }
-}
-
-/// The next SIGHUP; never completes without a handler.
-pub async fn next(hup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match hup {
-        Some(s) => s.recv().await,
-        None => std::future::pending().await,
     }
 }

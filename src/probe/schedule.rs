@@ -11,20 +11,23 @@ use std::time::{Duration, SystemTime};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::observe::{Health, ProbeObserver, State};
 use crate::config::Service;
-use crate::metrics::ServiceMetrics;
-use crate::probe;
-use crate::status::{Board, State};
 
 /// The first probe of a service runs within this long of start-up.
 const FIRST_ROUND: Duration = Duration::from_secs(1);
 
-/// Starts the probe loop of `service`; abort the handle to stop it.
-pub fn spawn(service: Service, metrics: ServiceMetrics, board: Arc<Board>) -> JoinHandle<()> {
-    tokio::spawn(run(service, metrics, board))
+/// Starts the probe loop of `service`, reporting to `observer`; abort the
+/// handle to stop it.
+pub(crate) fn spawn(
+    service: Service,
+    health: Arc<Health>,
+    observer: impl ProbeObserver,
+) -> JoinHandle<()> {
+    tokio::spawn(run(service, health, observer))
 }
 
-async fn run(service: Service, metrics: ServiceMetrics, board: Arc<Board>) {
+async fn run(service: Service, health: Arc<Health>, observer: impl ProbeObserver) {
     let start = Instant::now();
     let seed = crate::fnv1a(service.name.as_bytes());
     let first = spread(seed, service.interval.min(FIRST_ROUND));
@@ -33,24 +36,23 @@ async fn run(service: Service, metrics: ServiceMetrics, board: Arc<Board>) {
         phase += service.interval;
     }
     tokio::time::sleep_until(start + first).await;
-    probe_once(&service, &metrics, &board).await;
+    probe_once(&service, &health, &observer).await;
     let mut ticker = tokio::time::interval_at(start + phase, service.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         let planned = ticker.tick().await;
-        metrics.probe_started(planned.elapsed());
-        probe_once(&service, &metrics, &board).await;
+        observer.probe_started(planned.elapsed());
+        probe_once(&service, &health, &observer).await;
     }
 }
 
-async fn probe_once(service: &Service, metrics: &ServiceMetrics, board: &Board) {
-    let report = probe::run(&service.probe, service.timeout).await;
-    metrics.probe_finished(&report);
-    let now = SystemTime::now();
-    let Some(change) = board.record(&service.name, &report, now) else {
+async fn probe_once(service: &Service, health: &Health, observer: &impl ProbeObserver) {
+    let report = super::run(&service.probe, service.timeout).await;
+    let change = health.record(report.success(), SystemTime::now());
+    observer.probe_finished(&report, change.as_ref());
+    let Some(change) = change else {
         return;
     };
-    metrics.state_changed(now);
     let lasted = change.lasted.as_secs_f64();
     match (&report.failure, change.from) {
         (Some(f), _) => tracing::warn!(

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("logs", 3),
     ("metrics", 4),
     ("status", 4),
+    ("lifecycle", 4),
     ("web", 5),
     ("supervisor", 6),
 ];

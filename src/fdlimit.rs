@@ -9,6 +9,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
 /// Descriptors open for followed files, over every follower.
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
 
@@ -16,37 +18,29 @@ static IN_USE: AtomicUsize = AtomicUsize::new(0);
 /// systemd and most shells start services with a soft limit of 1 024.
 /// Returns (old, new) soft limits when it changed.
 pub fn raise() -> std::io::Result<Option<(u64, u64)>> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    if lim.rlim_cur >= lim.rlim_max {
+    let lim = getrlimit(Resource::Nofile);
+    let (old, max) = (limit_value(lim.current), limit_value(lim.maximum));
+    if old >= max {
         return Ok(None);
     }
-    let old = lim.rlim_cur;
-    lim.rlim_cur = lim.rlim_max;
-    // SAFETY: setrlimit reads the struct we own.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(Some((old, lim.rlim_max)))
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        },
+    )?;
+    Ok(Some((old, max)))
 }
 
 /// The soft `RLIMIT_NOFILE` now.
 fn soft_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    lim.rlim_cur
+    limit_value(getrlimit(Resource::Nofile).current)
+}
+
+/// rustix says `None` for `RLIM_INFINITY`, which is the largest value.
+fn limit_value(v: Option<u64>) -> u64 {
+    v.unwrap_or(u64::MAX)
 }
 
 /// Descriptors followed files may hold: the soft limit minus a reserve for

@@ -131,9 +131,7 @@ mod tests {
         let err = read_bounded(Path::new("/dev/zero"), 8).unwrap_err();
         assert_eq!(err.to_string(), "not a regular file (a character device)");
         let fifo = dir.path().join("fifo");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from(0o600)).unwrap();
         // Must return at once although no writer exists.
         let err = read_bounded(&fifo, 8).unwrap_err();
         assert_eq!(err.to_string(), "not a regular file (a FIFO)");

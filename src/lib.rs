@@ -13,10 +13,10 @@
 //! - [`metrics`]: every series, behind methods named for what happened.
 //! - [`web`]: the HTTP server, its endpoints and pages.
 //! - [`logging`]: logfmt/JSON output of `tracing`.
+#![deny(unsafe_code)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-pub mod base64;
 pub mod config;
 pub mod discovery;
 pub mod fdlimit;

@@ -24,10 +24,7 @@ const SERVICES: &str =
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 fn basic(user: &str, pass: &str) -> String {
-    format!(
-        "Basic {}",
-        vitals_exporter::base64::encode(format!("{user}:{pass}").as_bytes())
-    )
+    format!("Basic {}", common::b64(format!("{user}:{pass}").as_bytes()))
 }
 
 /// Enough descriptors for thousands of sockets here and in the exporter
@@ -845,7 +842,7 @@ fn status_with_raw_header(addr: SocketAddr, header: &[u8]) -> u16 {
 fn authorization_header_variants() {
     let pass = "a:b c:";
     let e = start_with_user(pass, 4);
-    let b64 = |s: &str| vitals_exporter::base64::encode(s.as_bytes());
+    let b64 = |s: &str| common::b64(s.as_bytes());
     let creds = b64(&format!("{USER}:{pass}"));
     let cases: Vec<(Vec<u8>, u16)> = vec![
         (format!("Authorization: Basic {creds}").into(), 200),
@@ -877,7 +874,7 @@ fn authorization_header_variants() {
         (
             [
                 b"Authorization: Basic ".as_slice(),
-                vitals_exporter::base64::encode(b"\xff:\xff").as_bytes(),
+                common::b64(b"\xff:\xff").as_bytes(),
             ]
             .concat(),
             401,

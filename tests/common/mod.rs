@@ -26,6 +26,11 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
+/// Standard padded base64, as in a basic-auth header.
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    base64::Engine::encode(&base64::prelude::BASE64_STANDARD, bytes)
+}
+
 /// A running exporter; killed on drop.
 pub struct Exporter {
     pub child: Child,

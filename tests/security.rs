@@ -14,10 +14,6 @@ use common::*;
 const USER: &str = "prometheus";
 const PASSWORD: &str = "correct horse battery staple";
 
-fn basic(user: &str, pass: &str) -> String {
-    format!("Basic {}", common::b64(format!("{user}:{pass}").as_bytes()))
-}
-
 fn hash(p: &str) -> String {
     bcrypt::hash(p, 4).unwrap()
 }

@@ -45,7 +45,7 @@ fn limit_value(v: Option<u64>) -> u64 {
 
 /// Descriptors followed files may hold: the soft limit minus a reserve for
 /// the listener, connections, probes, inotify, listings and checkpoints.
-pub fn files_budget() -> usize {
+pub(crate) fn files_budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
     *BUDGET.get_or_init(|| {
         let soft = usize::try_from(soft_limit()).unwrap_or(usize::MAX);
@@ -55,11 +55,11 @@ pub fn files_budget() -> usize {
 
 /// One descriptor of the followed-files budget; given back on drop.
 #[derive(Debug)]
-pub struct Permit(());
+pub(crate) struct Permit(());
 
 impl Permit {
     /// A descriptor for a followed file, if the budget has one left.
-    pub fn acquire() -> Option<Permit> {
+    pub(crate) fn acquire() -> Option<Permit> {
         let budget = files_budget();
         IN_USE
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {

@@ -33,7 +33,7 @@ const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
 
 /// The outcome of checking a request's credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Known user, right password.
     Allowed,
     /// Missing, malformed or wrong credentials.
@@ -44,7 +44,7 @@ pub enum Verdict {
 
 /// Verifies basic-auth credentials.
 #[derive(Debug)]
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     cache: Mutex<HashSet<[u8; 32]>>,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
@@ -62,7 +62,7 @@ impl Default for Authenticator {
 
 impl Authenticator {
     /// Checks an `Authorization` header against `users` (name → bcrypt hash).
-    pub async fn check(
+    pub(crate) async fn check(
         &self,
         users: &BTreeMap<String, String>,
         header: Option<&HeaderValue>,

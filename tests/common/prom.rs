@@ -61,12 +61,14 @@ fn parse_series(s: &str) -> Option<(&str, Labels, &str)> {
 }
 
 #[test]
-fn sample_reads_escaped_label_values() {
+fn sample_reads_escaped_labels_timestamps_and_exemplars() {
     let text = concat!(
         "# HELP m A metric.\n",
         "m{path=\"a\\\"},b=\\\"c\",x=\"y\"} 1\n",
         "m{path=\"back\\\\slash\",x=\"line\\nbreak\"} 2\n",
         "m{x=\"y\"} 3\n",
+        "with_timestamp{x=\"y\"} 4 1700000000000\n",
+        "with_exemplar_total 5 # {trace_id=\"a b\"} 1.0\n",
         "# EOF\n",
     );
     assert_eq!(sample(text, r#"m{x="y",path="a\"},b=\"c"}"#), Some(1.0));
@@ -75,6 +77,8 @@ fn sample_reads_escaped_label_values() {
         Some(2.0)
     );
     assert_eq!(sample(text, r#"m{x="y"}"#), Some(3.0));
+    assert_eq!(sample(text, r#"with_timestamp{x="y"}"#), Some(4.0));
+    assert_eq!(sample(text, "with_exemplar_total"), Some(5.0));
     assert_eq!(sample(text, "m"), None);
 }
 

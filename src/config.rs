@@ -997,7 +997,10 @@ impl Validator<'_> {
                 match (user, pass) {
                     (Some(u), Some(p)) => Some(Secret(format!(
                         "Basic {}",
-                        crate::base64::encode(format!("{}:{}", u.expose(), p.expose()).as_bytes())
+                        base64::Engine::encode(
+                            &base64::prelude::BASE64_STANDARD,
+                            format!("{}:{}", u.expose(), p.expose()),
+                        )
                     ))),
                     _ => None,
                 }

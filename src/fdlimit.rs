@@ -9,6 +9,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
 /// Descriptors open for followed files, over every follower.
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
 
@@ -16,42 +18,34 @@ static IN_USE: AtomicUsize = AtomicUsize::new(0);
 /// systemd and most shells start services with a soft limit of 1 024.
 /// Returns (old, new) soft limits when it changed.
 pub fn raise() -> std::io::Result<Option<(u64, u64)>> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    if lim.rlim_cur >= lim.rlim_max {
+    let lim = getrlimit(Resource::Nofile);
+    let (old, max) = (limit_value(lim.current), limit_value(lim.maximum));
+    if old >= max {
         return Ok(None);
     }
-    let old = lim.rlim_cur;
-    lim.rlim_cur = lim.rlim_max;
-    // SAFETY: setrlimit reads the struct we own.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(Some((old, lim.rlim_max)))
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        },
+    )?;
+    Ok(Some((old, max)))
 }
 
 /// The soft `RLIMIT_NOFILE` now.
 fn soft_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    lim.rlim_cur
+    limit_value(getrlimit(Resource::Nofile).current)
+}
+
+/// rustix says `None` for `RLIM_INFINITY`, which is the largest value.
+fn limit_value(v: Option<u64>) -> u64 {
+    v.unwrap_or(u64::MAX)
 }
 
 /// Descriptors followed files may hold: the soft limit minus a reserve for
 /// the listener, connections, probes, inotify, listings and checkpoints.
-pub fn files_budget() -> usize {
+pub(crate) fn files_budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
     *BUDGET.get_or_init(|| {
         let soft = usize::try_from(soft_limit()).unwrap_or(usize::MAX);
@@ -61,11 +55,11 @@ pub fn files_budget() -> usize {
 
 /// One descriptor of the followed-files budget; given back on drop.
 #[derive(Debug)]
-pub struct Permit(());
+pub(crate) struct Permit(());
 
 impl Permit {
     /// A descriptor for a followed file, if the budget has one left.
-    pub fn acquire() -> Option<Permit> {
+    pub(crate) fn acquire() -> Option<Permit> {
         let budget = files_budget();
         IN_USE
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {

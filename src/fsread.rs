@@ -16,11 +16,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Cap for secrets (passwords, bearer tokens).
-pub const SECRET_MAX_BYTES: u64 = 64 * 1024;
+pub(crate) const SECRET_MAX_BYTES: u64 = 64 * 1024;
 /// Cap for PEM bundles (certificates, keys, CA files).
-pub const PEM_MAX_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const PEM_MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// Cap for configuration documents (the config file, web config, file_sd).
-pub const DOCUMENT_MAX_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const DOCUMENT_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Why a named file could not be read. The message never repeats the path:
 /// callers put it in front, with the config location that named it.
@@ -44,7 +44,7 @@ pub enum ReadError {
 }
 
 /// Reads a regular file of at most `max` bytes.
-pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
     // Opening some devices acts (a watchdog arms, a tape rewinds, a serial
     // line raises DTR): refuse by `stat` before opening; the `fstat` below
     // still decides, for a file swapped in between.
@@ -68,7 +68,7 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 /// Reads a regular UTF-8 file of at most `max` bytes.
-pub fn read_bounded_string(path: &Path, max: u64) -> Result<String, ReadError> {
+pub(crate) fn read_bounded_string(path: &Path, max: u64) -> Result<String, ReadError> {
     String::from_utf8(read_bounded(path, max)?).map_err(|_| ReadError::NotUtf8)
 }
 
@@ -84,7 +84,7 @@ fn read_capped(file: File, max: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 /// What a non-regular file is, for error messages.
-pub fn kind_name(kind: &std::fs::FileType) -> &'static str {
+pub(crate) fn kind_name(kind: &std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if kind.is_dir() {
         "a directory"
@@ -131,9 +131,7 @@ mod tests {
         let err = read_bounded(Path::new("/dev/zero"), 8).unwrap_err();
         assert_eq!(err.to_string(), "not a regular file (a character device)");
         let fifo = dir.path().join("fifo");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from(0o600)).unwrap();
         // Must return at once although no writer exists.
         let err = read_bounded(&fifo, 8).unwrap_err();
         assert_eq!(err.to_string(), "not a regular file (a FIFO)");

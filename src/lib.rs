@@ -14,10 +14,10 @@
 //! - [`web`]: the HTTP server, its endpoints and pages.
 //! - [`supervisor`]: what runs for the current configuration, and reloading it.
 //! - [`logging`]: logfmt/JSON output of `tracing`.
+#![deny(unsafe_code)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-pub mod base64;
 pub mod config;
 pub mod fdlimit;
 pub mod fsread;

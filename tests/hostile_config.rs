@@ -301,12 +301,7 @@ service_files:
         srv.url("/static"),
         sd.display()
     );
-    let basic = |p: &str| {
-        format!(
-            "Basic {}",
-            vitals_exporter::base64::encode(format!("u:{p}").as_bytes())
-        )
-    };
+    let basic = |p: &str| format!("Basic {}", common::b64(format!("u:{p}").as_bytes()));
     let seen_with = |path: &str, auth: &str| {
         srv.seen
             .lock()

@@ -196,7 +196,7 @@ fn credentials_stay_with_the_origin_on_redirects() {
         &[],
         dir,
     );
-    let auth = format!("Basic {}", vitals_exporter::base64::encode(b"u:hunter2"));
+    let auth = format!("Basic {}", common::b64(b"u:hunter2"));
     for path in [
         "/cross-host",
         "/cross-port",

@@ -14,13 +14,6 @@ use common::*;
 const USER: &str = "prometheus";
 const PASSWORD: &str = "correct horse battery staple";
 
-fn basic(user: &str, pass: &str) -> String {
-    format!(
-        "Basic {}",
-        vitals_exporter::base64::encode(format!("{user}:{pass}").as_bytes())
-    )
-}
-
 fn hash(p: &str) -> String {
     bcrypt::hash(p, 4).unwrap()
 }
@@ -344,7 +337,7 @@ fn canary_secret_never_leaks() {
     );
     let bad_check = run_bin(&["--config.check", "--config.file", bad.to_str().unwrap()]);
     assert_eq!(bad_check.0, 1);
-    let encoded = vitals_exporter::base64::encode(format!("probe:{CANARY}").as_bytes());
+    let encoded = common::b64(format!("probe:{CANARY}").as_bytes());
     for (what, text) in [
         ("metrics", metrics),
         ("status page", page),

@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
 use hyper::header::HeaderValue;
 use tokio::sync::Semaphore;
 
@@ -22,10 +24,16 @@ const MAX_WAITING: usize = 32;
 const MAX_CACHED: usize = 1024;
 /// Salt of the bcrypt run for unknown users (any fixed value will do).
 const DUMMY_SALT: [u8; 16] = [0x5a; 16];
+/// Standard base64 with canonical padding, ignoring nonzero trailing bits
+/// as Go's `base64.StdEncoding` does (what exporter-toolkit decodes with).
+const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
 
 /// The outcome of checking a request's credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Known user, right password.
     Allowed,
     /// Missing, malformed or wrong credentials.
@@ -36,7 +44,7 @@ pub enum Verdict {
 
 /// Verifies basic-auth credentials.
 #[derive(Debug)]
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     cache: Mutex<HashSet<[u8; 32]>>,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
@@ -54,7 +62,7 @@ impl Default for Authenticator {
 
 impl Authenticator {
     /// Checks an `Authorization` header against `users` (name → bcrypt hash).
-    pub async fn check(
+    pub(crate) async fn check(
         &self,
         users: &BTreeMap<String, String>,
         header: Option<&HeaderValue>,
@@ -144,7 +152,7 @@ fn parse_basic(v: &HeaderValue) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let raw = String::from_utf8(crate::base64::decode(rest.trim())?).ok()?;
+    let raw = String::from_utf8(BASIC_B64.decode(rest.trim()).ok()?).ok()?;
     let (u, p) = raw.split_once(':')?;
     Some((u.to_string(), p.to_string()))
 }
@@ -165,10 +173,7 @@ mod tests {
     use super::*;
 
     fn header(user: &str, pass: &str) -> HeaderValue {
-        let v = format!(
-            "Basic {}",
-            crate::base64::encode(format!("{user}:{pass}").as_bytes())
-        );
+        let v = format!("Basic {}", BASIC_B64.encode(format!("{user}:{pass}")));
         HeaderValue::from_str(&v).unwrap()
     }
 
@@ -200,6 +205,17 @@ mod tests {
     }
 
     #[test]
+    fn base64_padding_is_strict_and_trailing_bits_ignored() {
+        let d = |s: &str| BASIC_B64.decode(s).ok();
+        assert_eq!(d("YQ=="), Some(b"a".to_vec()));
+        assert_eq!(d("YR=="), Some(b"a".to_vec()));
+        assert_eq!(d(""), Some(Vec::new()));
+        for bad in ["YQ=", "YQ", "Y=Q=", "Y===", "YQ==YQ==", "!!!!", "YQ== "] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn unknown_users_cost_the_slowest_configured_hash() {
         let users = |hs: &[&str]| {
             hs.iter()
@@ -214,7 +230,8 @@ mod tests {
     }
 
     mod prop {
-        use super::super::parse_basic;
+        use super::super::{parse_basic, BASIC_B64};
+        use base64::Engine as _;
         use hyper::header::HeaderValue;
         use proptest::prelude::*;
 
@@ -235,7 +252,7 @@ mod tests {
 
             #[test]
             fn encoded_credentials_round_trip(user in "[^:\\x00-\\x1f]{0,16}", pass in any::<String>()) {
-                let v = format!("Basic {}", crate::base64::encode(format!("{user}:{pass}").as_bytes()));
+                let v = format!("Basic {}", BASIC_B64.encode(format!("{user}:{pass}")));
                 let v = HeaderValue::from_str(&v).unwrap();
                 prop_assert_eq!(parse_basic(&v), Some((user, pass)));
             }

@@ -21,14 +21,14 @@ type Pending = watch::Receiver<Option<Bytes>>;
 
 /// The encodes running now, one slot per variant.
 #[derive(Debug)]
-pub struct Exposition {
+pub(crate) struct Exposition {
     metrics: Arc<Metrics>,
     running: Mutex<[Option<Pending>; VARIANTS]>,
 }
 
 impl Exposition {
     /// Encodes `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Arc<Self> {
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Exposition {
             metrics,
             running: Mutex::new(Default::default()),
@@ -37,7 +37,7 @@ impl Exposition {
 
     /// The exposition as of an encode that started at most one encode
     /// time ago; empty if the encode panicked.
-    pub async fn body(self: &Arc<Self>, openmetrics: bool, gzip: bool) -> Bytes {
+    pub(crate) async fn body(self: &Arc<Self>, openmetrics: bool, gzip: bool) -> Bytes {
         let variant = usize::from(openmetrics) * 2 + usize::from(gzip);
         let mut pending = {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());

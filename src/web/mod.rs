@@ -1,11 +1,11 @@
 //! The HTTP endpoints: `/metrics`, `/-/healthy`, `/-/ready` and the status page.
 
-pub mod auth;
-pub mod exposition;
+pub(crate) mod auth;
+pub(crate) mod exposition;
 mod pages;
 mod probe;
-pub mod server;
-pub mod webconfig;
+pub(crate) mod server;
+pub(crate) mod webconfig;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,38 +19,39 @@ use crate::metrics::Metrics;
 use crate::status::Board;
 
 /// Content type of Prometheus text format 0.0.4.
-pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Content type of OpenMetrics text 1.0.0.
-pub const OPENMETRICS_FORMAT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const OPENMETRICS_FORMAT: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What the handlers share.
 #[derive(Debug)]
-pub struct App {
+pub(crate) struct App {
     /// Every metric.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// `/metrics` bodies, one encode shared by concurrent scrapes.
-    pub exposition: Arc<exposition::Exposition>,
+    pub(crate) exposition: Arc<exposition::Exposition>,
     /// Latest service states.
-    pub board: Arc<Board>,
+    pub(crate) board: Arc<Board>,
     /// Set once the config is loaded and the first probe round started.
-    pub ready: AtomicBool,
+    pub(crate) ready: AtomicBool,
     /// Path that serves metrics (`--web.telemetry-path`).
-    pub telemetry_path: String,
+    pub(crate) telemetry_path: String,
     /// TLS, headers and users, reloaded when the file changes.
-    pub web: webconfig::WebConfigSource,
+    pub(crate) web: webconfig::WebConfigSource,
     /// Basic-auth verification with its cache.
-    pub auth: auth::Authenticator,
+    pub(crate) auth: auth::Authenticator,
     /// Where `POST /-/reload` sends its request (`--web.enable-lifecycle`).
-    pub reload: Option<tokio::sync::mpsc::Sender<crate::lifecycle::Request>>,
+    pub(crate) reload: Option<tokio::sync::mpsc::Sender<crate::lifecycle::Request>>,
     /// `/probe` modules of the current configuration.
-    pub modules: Arc<crate::lifecycle::Modules>,
+    pub(crate) modules: Arc<crate::lifecycle::Modules>,
     /// One permit per `/probe` request in flight (`--probe.max-concurrent`).
-    pub probe_slots: tokio::sync::Semaphore,
+    pub(crate) probe_slots: tokio::sync::Semaphore,
 }
 
 /// Paths served without authentication: they reveal nothing, and liveness
 /// and readiness probes (kubelet, load balancers) rarely carry credentials.
-pub fn is_public(path: &str) -> bool {
+pub(crate) fn is_public(path: &str) -> bool {
     matches!(path, "/-/healthy" | "/-/ready")
 }
 
@@ -76,7 +77,7 @@ pub fn check_telemetry_path(path: &str) -> Result<(), String> {
 }
 
 /// Answers one request: authentication, routing, configured headers.
-pub async fn answer<B>(
+pub(crate) async fn answer<B>(
     app: &App,
     config: &webconfig::WebConfig,
     req: &Request<B>,
@@ -151,7 +152,7 @@ async fn route<B>(app: &App, req: &Request<B>) -> Response<Body> {
 }
 
 /// Routes one request.
-pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
+pub(crate) fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
     let path = req.uri().path();
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(

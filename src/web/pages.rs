@@ -37,7 +37,7 @@ fn ago(secs: u64) -> String {
 }
 
 /// Renders `/`.
-pub fn status_page(app: &App) -> String {
+pub(crate) fn status_page(app: &App) -> String {
     let services = app.board.snapshot();
     let now = SystemTime::now();
     let up = services

@@ -50,7 +50,7 @@ fn probe_timeout(header: Option<&[u8]>, module: Duration) -> Result<Duration, St
 }
 
 /// Answers `/probe`.
-pub async fn probe<B>(app: &App, req: &Request<B>) -> Response<Body> {
+pub(crate) async fn probe<B>(app: &App, req: &Request<B>) -> Response<Body> {
     let query = req.uri().query().unwrap_or("");
     let Some(target) = param(query, "target").filter(|t| !t.is_empty()) else {
         return text(StatusCode::BAD_REQUEST, "Target parameter is missing\n");

@@ -1,27 +1,26 @@
 //! The accept loop: hyper 1.x on tokio, with limits that keep bad clients
 //! from stalling a scrape, and graceful shutdown.
 
-use std::collections::BTreeMap;
+mod slots;
+mod write_deadline;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 use super::webconfig::WebConfig;
 use super::App;
-use crate::metrics::{CloseReason, Metrics};
+use crate::metrics::CloseReason;
+use slots::{Conn, Slots};
+use write_deadline::WriteDeadline;
 
 /// Time a connection has from accept to its first request head (TLS
 /// handshake and HTTP/2 preface included), and an HTTP/1 keep-alive
@@ -56,7 +55,7 @@ pub struct BindError {
 
 /// Binds a Prometheus-style listen address: `host:port`, `[v6]:port`, or
 /// `:port` for every interface.
-pub async fn bind(address: &str) -> Result<TcpListener, BindError> {
+pub(crate) async fn bind(address: &str) -> Result<TcpListener, BindError> {
     let err = |source| BindError {
         address: address.to_string(),
         source,
@@ -81,13 +80,13 @@ pub async fn bind(address: &str) -> Result<TcpListener, BindError> {
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets
 /// in-flight requests finish for a short grace period.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Slots {
-        open: Mutex::default(),
-        next_id: AtomicU64::new(0),
-        metrics: app.metrics.clone(),
-    });
+    let slots = Slots::new(app.metrics.clone());
     let web_check = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -130,7 +129,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                     tracing::debug!(%peer, "closed to make room for a new connection");
                 }
                 () = conn.expired() => {
-                    let reason = if conn.requested.load(Ordering::Acquire) {
+                    let reason = if conn.requested() {
                         CloseReason::IdleTimeout
                     } else {
                         CloseReason::HeadTimeout
@@ -210,214 +209,5 @@ async fn serve_connection<I>(
     let served = builder.serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(served.into_owned()).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
-}
-
-/// The open connections.
-struct Slots {
-    open: Mutex<BTreeMap<u64, Arc<Conn>>>,
-    next_id: AtomicU64,
-    metrics: Arc<Metrics>,
-}
-
-impl Slots {
-    /// A slot for a new connection, evicting one without a request in
-    /// flight when all are taken: first those that never sent a request,
-    /// then the one idle the longest (a scrape whose answer was just handed
-    /// over goes last); `None` when every connection has a request in
-    /// flight.
-    fn take(self: &Arc<Self>) -> Option<Slot> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.len() >= MAX_CONNECTIONS {
-            let victim = open
-                .values()
-                .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
-                .min_by_key(|c| (c.requested.load(Ordering::Acquire), c.last_active()))
-                .map(|c| c.id)?;
-            if let Some(c) = open.remove(&victim) {
-                c.evicted.notify_one();
-            }
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(Conn {
-            id,
-            in_flight: AtomicUsize::new(0),
-            requested: AtomicBool::new(false),
-            last_active: Mutex::new(Instant::now()),
-            evicted: Notify::new(),
-        });
-        open.insert(id, conn.clone());
-        self.metrics.web_connections(1);
-        Some(Slot {
-            slots: self.clone(),
-            conn,
-        })
-    }
-}
-
-/// A connection's place in [`Slots`], given back on drop.
-struct Slot {
-    slots: Arc<Slots>,
-    conn: Arc<Conn>,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.remove(&self.conn.id);
-        self.slots.metrics.web_connections(-1);
-    }
-}
-
-/// What the slot keeper knows of one connection.
-struct Conn {
-    id: u64,
-    in_flight: AtomicUsize,
-    requested: AtomicBool,
-    /// Accept, or the start or end of the latest request.
-    last_active: Mutex<Instant>,
-    evicted: Notify,
-}
-
-impl Conn {
-    fn last_active(&self) -> Instant {
-        *self.last_active.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn touch(&self) {
-        *self.last_active.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-    }
-
-    /// Marks a request in flight until the guard drops.
-    fn busy(self: &Arc<Self>) -> Busy {
-        self.requested.store(true, Ordering::Release);
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.touch();
-        Busy(self.clone())
-    }
-
-    /// Completes once the connection has had no request in flight for too
-    /// long: [`HEADER_READ_TIMEOUT`] before its first request (a client
-    /// that connects, or finishes a TLS handshake, or sends the HTTP/2
-    /// preface, and then waits), [`IDLE_TIMEOUT`] after.
-    async fn expired(&self) {
-        loop {
-            let limit = if self.requested.load(Ordering::Acquire) {
-                IDLE_TIMEOUT
-            } else {
-                HEADER_READ_TIMEOUT
-            };
-            let deadline = self.last_active() + limit;
-            if self.in_flight.load(Ordering::Acquire) == 0 && Instant::now() >= deadline {
-                return;
-            }
-            // In flight: look again later; the write deadline bounds a
-            // response nobody reads.
-            tokio::time::sleep_until(deadline.max(Instant::now() + Duration::from_secs(1)).into())
-                .await;
-        }
-    }
-}
-
-/// A request in flight on a [`Conn`].
-struct Busy(Arc<Conn>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.touch();
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Fails a write (or flush) that has made no progress for [`WRITE_TIMEOUT`]:
-/// a client that pipelines requests and never reads would otherwise hold
-/// its connection for ever.
-struct WriteDeadline<I> {
-    io: I,
-    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
-    metrics: Arc<Metrics>,
-    counted: bool,
-}
-
-impl<I> WriteDeadline<I> {
-    fn new(io: I, metrics: Arc<Metrics>) -> Self {
-        WriteDeadline {
-            io,
-            stalled: None,
-            metrics,
-            counted: false,
-        }
-    }
-
-    fn check<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        r: Poll<std::io::Result<T>>,
-    ) -> Poll<std::io::Result<T>> {
-        if r.is_ready() {
-            self.stalled = None;
-            return r;
-        }
-        let timer = self
-            .stalled
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_TIMEOUT)));
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                // Hyper may try a flush or shutdown after the failed write.
-                if !std::mem::replace(&mut self.counted, true) {
-                    self.metrics
-                        .web_connection_closed(CloseReason::WriteTimeout);
-                }
-                Poll::Ready(Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the client has not read for too long",
-                )))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for WriteDeadline<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.io).poll_write(cx, buf);
-        self.check(cx, r)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        self.check(cx, r)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let r = Pin::new(&mut self.io).poll_flush(cx);
-        self.check(cx, r)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let r = Pin::new(&mut self.io).poll_shutdown(cx);
-        self.check(cx, r)
     }
 }

@@ -17,6 +17,7 @@ use hyper::Uri;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::hash::Fingerprint;
 use crate::logs::config::{validate_logs, LogSource, RawLog};
 use crate::probe::target::TargetPolicy;
 use crate::probe::tls;
@@ -209,38 +210,6 @@ pub fn service_fingerprint(interval: Duration, timeout: Duration, probe: &ProbeS
         .duration(timeout)
         .add(probe.fingerprint().to_le_bytes());
     fp.finish()
-}
-
-/// Fields hashed with FNV-1a, each prefixed with its length so that
-/// ("ab", "c") and ("a", "bc") differ.
-#[derive(Default)]
-pub struct Fingerprint(Vec<u8>);
-
-impl Fingerprint {
-    /// Adds one field.
-    pub fn add(&mut self, field: impl AsRef<[u8]>) -> &mut Self {
-        let field = field.as_ref();
-        self.0
-            .extend_from_slice(&(field.len() as u64).to_le_bytes());
-        self.0.extend_from_slice(field);
-        self
-    }
-
-    pub(crate) fn option(&mut self, field: Option<impl AsRef<[u8]>>) -> &mut Self {
-        match field {
-            Some(f) => self.add([1]).add(f),
-            None => self.add([0]),
-        }
-    }
-
-    pub(crate) fn duration(&mut self, d: Duration) -> &mut Self {
-        self.add(d.as_nanos().to_le_bytes())
-    }
-
-    /// The hash of the fields added so far.
-    pub fn finish(&self) -> u64 {
-        crate::fnv1a(&self.0)
-    }
 }
 
 /// A secret value read from a file or the environment. Its `Debug` and

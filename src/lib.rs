@@ -21,6 +21,7 @@ pub mod config;
 pub mod discovery;
 pub mod fdlimit;
 pub mod fsread;
+mod hash;
 pub mod logging;
 pub mod logs;
 pub mod metrics;
@@ -175,12 +176,4 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// FNV-1a: tiny and stable across builds and platforms (unlike
-/// `DefaultHasher`), for schedule phases, fingerprints and file names.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::Service;
+use crate::hash::fnv1a;
 use crate::metrics::ServiceMetrics;
 use crate::probe;
 use crate::status::{Board, State};
@@ -26,7 +27,7 @@ pub fn spawn(service: Service, metrics: ServiceMetrics, board: Arc<Board>) -> Jo
 
 async fn run(service: Service, metrics: ServiceMetrics, board: Arc<Board>) {
     let start = Instant::now();
-    let seed = crate::fnv1a(service.name.as_bytes());
+    let seed = fnv1a(service.name.as_bytes());
     let first = spread(seed, service.interval.min(FIRST_ROUND));
     let mut phase = spread(seed, service.interval);
     if phase <= first {
@@ -89,13 +90,13 @@ mod tests {
     fn spread_is_within_period_and_stable() {
         let p = Duration::from_secs(15);
         for name in ["a", "b", "checkout", "payments"] {
-            let d = spread(crate::fnv1a(name.as_bytes()), p);
+            let d = spread(fnv1a(name.as_bytes()), p);
             assert!(d < p);
-            assert_eq!(d, spread(crate::fnv1a(name.as_bytes()), p));
+            assert_eq!(d, spread(fnv1a(name.as_bytes()), p));
         }
         assert_ne!(
-            spread(crate::fnv1a(b"a"), p),
-            spread(crate::fnv1a(b"b"), p),
+            spread(fnv1a(b"a"), p),
+            spread(fnv1a(b"b"), p),
             "different names get different phases"
         );
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::config::{Fingerprint, Validator};
+use crate::config::Validator;
+use crate::hash::{fnv1a, Fingerprint};
 
 /// Default cap on the bytes of one line used for matching.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
@@ -422,7 +423,7 @@ impl LogSource {
         // The hash keeps names that sanitize alike ("a b" and "a_b") apart.
         storage.join(format!(
             "{safe}-{:08x}.positions",
-            crate::fnv1a(self.name.as_bytes()) as u32
+            fnv1a(self.name.as_bytes()) as u32
         ))
     }
 }

@@ -29,7 +29,7 @@ impl TargetPolicy {
     pub fn new(entries: &[String], allow_link_local: bool) -> Result<Self, PolicyError> {
         let mut hosts = globset::GlobSetBuilder::new();
         let mut nets = Vec::new();
-        let mut fp = crate::config::Fingerprint::default();
+        let mut fp = crate::hash::Fingerprint::default();
         fp.add([u8::from(allow_link_local)]);
         for e in entries {
             fp.add(e);

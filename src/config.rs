@@ -19,8 +19,8 @@ use serde_saphyr::Spanned;
 
 use crate::hash::Fingerprint;
 use crate::logs::config::{validate_logs, LogSource, RawLog};
-use crate::probe::target::TargetPolicy;
-use crate::probe::tls;
+use crate::net::policy::{AllowedTargets, TargetPolicy};
+use crate::net::tls;
 
 /// Default probe interval when neither the service nor `defaults:` sets one.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
@@ -54,10 +54,8 @@ pub struct Module {
     pub name: String,
     /// Upper bound on a probe (a shorter scrape timeout wins).
     pub timeout: Duration,
-    /// Probe settings; the URL or address comes from `target=`.
+    /// Probe settings (with the allowlist); the URL or address comes from `target=`.
     pub probe: ProbeSpec,
-    /// Which targets may be probed.
-    pub policy: Arc<TargetPolicy>,
 }
 
 impl Module {
@@ -175,30 +173,32 @@ impl ProbeSpec {
                     }
                 }
                 fp.add([u8::from(h.follow_redirects)])
-                    .add(h.tls_fingerprint.to_le_bytes());
+                    .add(h.tls.fingerprint.to_le_bytes());
                 fp.option(h.server_name.as_deref());
                 fp.option(h.authorization.as_ref().map(Secret::expose));
                 fp.add(h.max_body_bytes.to_le_bytes());
-                fp.add(
-                    h.policy
-                        .as_ref()
-                        .map_or(0, |p| p.fingerprint())
-                        .to_le_bytes(),
-                );
+                allowed_fingerprint(&mut fp, h.policy.as_deref());
             }
             ProbeSpec::Tcp(t) => {
                 fp.add("tcp").add(&t.host).add(t.port.to_le_bytes());
-                fp.option(t.tls_fingerprint.map(u64::to_le_bytes));
+                fp.option(t.tls.as_ref().map(|t| t.fingerprint.to_le_bytes()));
                 fp.option(t.server_name.as_deref());
-                fp.add(
-                    t.policy
-                        .as_ref()
-                        .map_or(0, |p| p.fingerprint())
-                        .to_le_bytes(),
-                );
+                allowed_fingerprint(&mut fp, t.policy.as_deref());
             }
         }
         fp.finish()
+    }
+}
+
+fn allowed_fingerprint(fp: &mut Fingerprint, allowed: Option<&AllowedTargets>) {
+    let Some(a) = allowed else {
+        fp.add([0]);
+        return;
+    };
+    fp.add([1, u8::from(a.allow_link_local)])
+        .add(a.entries.len().to_le_bytes());
+    for e in &a.entries {
+        fp.add(e);
     }
 }
 
@@ -250,9 +250,7 @@ pub struct HttpSpec {
     /// Follow 3xx answers with a `Location` (at most 10 hops).
     pub follow_redirects: bool,
     /// TLS client settings for https.
-    pub tls: Arc<rustls::ClientConfig>,
-    /// Identifies `tls`: the CA file's bytes and `insecure_skip_verify`.
-    pub tls_fingerprint: u64,
+    pub tls: TlsSpec,
     /// Server name for SNI and verification, when not the URL's host.
     pub server_name: Option<String>,
     /// Value of the `Authorization` header, from basic auth or a bearer token.
@@ -260,7 +258,7 @@ pub struct HttpSpec {
     /// Bytes of body read at most; more is a `body` failure.
     pub max_body_bytes: u64,
     /// For `/probe`: which resolved addresses may be contacted (every hop).
-    pub policy: Option<Arc<TargetPolicy>>,
+    pub(crate) policy: Option<Arc<AllowedTargets>>,
 }
 
 /// Validated TCP probe settings.
@@ -271,13 +269,23 @@ pub struct TcpSpec {
     /// Port.
     pub port: u16,
     /// TLS handshake after connecting, when set.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// Identifies `tls`: the CA file's bytes and `insecure_skip_verify`.
-    pub tls_fingerprint: Option<u64>,
+    pub tls: Option<TlsSpec>,
     /// Server name for SNI and verification, when not `host`.
     pub server_name: Option<String>,
     /// For `/probe`: which resolved addresses may be contacted.
-    pub policy: Option<Arc<TargetPolicy>>,
+    pub(crate) policy: Option<Arc<AllowedTargets>>,
+}
+
+/// Validated TLS client settings; the prober builds its client config
+/// from them.
+#[derive(Debug, Clone)]
+pub struct TlsSpec {
+    /// Roots from `ca_file`; `None` trusts the Mozilla roots.
+    pub ca: Option<Arc<rustls::RootCertStore>>,
+    /// Accept any certificate (still recorded for expiry).
+    pub insecure_skip_verify: bool,
+    /// Identifies these settings: the CA file's bytes and `insecure_skip_verify`.
+    pub fingerprint: u64,
 }
 
 /// Why a configuration could not be loaded.
@@ -850,12 +858,8 @@ impl Validator<'_> {
         }
     }
 
-    /// The TLS client settings and their fingerprint (CA bytes included).
-    fn tls(
-        &mut self,
-        raw: Option<&RawTls>,
-        field: &str,
-    ) -> Option<(Arc<rustls::ClientConfig>, u64)> {
+    /// The TLS client settings, their fingerprint including the CA bytes.
+    fn tls(&mut self, raw: Option<&RawTls>, field: &str) -> Option<TlsSpec> {
         let default = RawTls::default();
         let raw = raw.unwrap_or(&default);
         let mut fp = Fingerprint::default();
@@ -870,7 +874,7 @@ impl Validator<'_> {
                         tls::parse_ca(&path, &pem).map_err(|e| e.to_string())
                     });
                 match loaded {
-                    Ok(ca) => Some(ca),
+                    Ok(ca) => Some(Arc::new(ca)),
                     Err(msg) => {
                         self.problem(at, &format!("{field}.ca_file"), msg);
                         return None;
@@ -879,10 +883,11 @@ impl Validator<'_> {
             }
             None => None,
         };
-        Some((
-            tls::client_config(ca, raw.insecure_skip_verify),
-            fp.finish(),
-        ))
+        Some(TlsSpec {
+            ca,
+            insecure_skip_verify: raw.insecure_skip_verify,
+            fingerprint: fp.finish(),
+        })
     }
 
     fn http(&mut self, h: RawHttp, field: &str, module: bool) -> Option<HttpSpec> {
@@ -989,7 +994,7 @@ impl Validator<'_> {
             None => DEFAULT_MAX_BODY_BYTES,
         };
         let server_name = h.tls.as_ref().and_then(|t| t.server_name.clone());
-        let (tls, tls_fingerprint) = self.tls(h.tls.as_ref(), &format!("{field}.tls")).unzip();
+        let tls = self.tls(h.tls.as_ref(), &format!("{field}.tls"));
         Some(HttpSpec {
             url: url?,
             method: method?,
@@ -1000,7 +1005,6 @@ impl Validator<'_> {
             fail_if_body_not_matches,
             follow_redirects: h.follow_redirects.unwrap_or(true),
             tls: tls?,
-            tls_fingerprint: tls_fingerprint?,
             server_name,
             authorization,
             max_body_bytes,
@@ -1034,8 +1038,7 @@ impl Validator<'_> {
         Some(TcpSpec {
             host,
             port,
-            tls_fingerprint: tls.as_ref().map(|(_, fp)| *fp),
-            tls: tls.map(|(c, _)| c),
+            tls,
             server_name: t.tls.and_then(|t| t.server_name),
             policy: None,
         })
@@ -1046,18 +1049,24 @@ impl Validator<'_> {
             Some(s) => self.positive(s, &format!("{field}.timeout")),
             None => Some(DEFAULT_TIMEOUT),
         };
-        let mut entries = Vec::new();
         let mut ok = true;
         for (i, e) in m.allowed_targets.iter().enumerate() {
-            if let Err(err) = TargetPolicy::new(std::slice::from_ref(&e.value), false) {
+            let one = AllowedTargets {
+                entries: vec![e.value.clone()],
+                allow_link_local: false,
+            };
+            if let Err(err) = TargetPolicy::new(&one) {
                 self.problem(e, &format!("{field}.allowed_targets[{i}]"), err.to_string());
                 ok = false;
             }
-            entries.push(e.value.clone());
         }
-        let policy = TargetPolicy::new(&entries, m.allow_link_local)
-            .ok()
-            .map(Arc::new);
+        let allowed = AllowedTargets {
+            entries: m.allowed_targets.iter().map(|e| e.value.clone()).collect(),
+            allow_link_local: m.allow_link_local,
+        };
+        // Checked whole too: the probe compiles the list as one set.
+        ok &= TargetPolicy::new(&allowed).is_ok();
+        let policy = Some(Arc::new(allowed));
         let probe = match (m.http, m.tcp) {
             (Some(h), None) => self.http(h, &format!("{field}.http"), true).map(|mut h| {
                 h.policy = policy.clone();
@@ -1079,7 +1088,6 @@ impl Validator<'_> {
             name: m.name.value,
             timeout: timeout?,
             probe: probe?,
-            policy: policy?,
         })
     }
 }

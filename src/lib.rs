@@ -25,6 +25,7 @@ mod hash;
 pub mod logging;
 pub mod logs;
 pub mod metrics;
+mod net;
 pub mod probe;
 pub mod reload;
 pub mod schedule;

@@ -10,12 +10,14 @@
 //! - [`renames`]: renames in the watched directories, to find files rotated away unseen.
 
 pub mod checkpoint;
-pub mod config;
 pub mod discover;
 pub mod follow;
 pub mod matcher;
 pub mod open;
 pub mod renames;
+
+/// The `logs:` section; it belongs to the configuration, kept reachable here.
+pub use crate::config::logs as config;
 
 use std::path::Path;
 

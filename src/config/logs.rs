@@ -1,14 +1,15 @@
-//! The `logs:` section: raw serde structs and their validation into
-//! [`LogSource`]s.
+//! The `logs:` section: its validation into [`LogSource`]s (the serde
+//! structs are in `raw`).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::config::Validator;
+use super::errors::one_line;
+use super::raw::{RawLog, RawPattern};
+use super::validate::Validator;
 use crate::hash::{fnv1a, Fingerprint};
 
 /// Default cap on the bytes of one line used for matching.
@@ -88,45 +89,8 @@ pub struct Pattern {
     pub max_series: usize,
 }
 
-/// A `logs:` entry as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLog {
-    name: Spanned<String>,
-    paths: Spanned<Vec<Spanned<String>>>,
-    #[serde(default)]
-    exclude: Vec<Spanned<String>>,
-    start_at: Option<Spanned<String>>,
-    max_line_bytes: Option<Spanned<u64>>,
-    levels: Option<RawLevels>,
-    #[serde(default)]
-    patterns: Vec<RawPattern>,
-    service: Option<Spanned<String>>,
-    watch: Option<Spanned<String>>,
-    poll_interval: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLevels {
-    error: Option<Spanned<Vec<String>>>,
-    warning: Option<Spanned<Vec<String>>>,
-    #[serde(default)]
-    case_insensitive: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPattern {
-    name: Spanned<String>,
-    regex: Spanned<String>,
-    #[serde(default)]
-    labels: Vec<Spanned<String>>,
-    max_series: Option<Spanned<u64>>,
-}
-
 /// Validates every `logs:` entry; `services` are the configured service names.
-pub(crate) fn validate_logs(
+pub(super) fn validate_logs(
     v: &mut Validator<'_>,
     raw: Vec<RawLog>,
     services: &HashSet<String>,
@@ -312,13 +276,7 @@ fn pattern(v: &mut Validator<'_>, p: RawPattern, pf: &str) -> Option<Pattern> {
     let regex = match regex {
         Ok(r) => r,
         Err(e) => {
-            let msg = format!(
-                "invalid regex: {}",
-                e.to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
+            let msg = format!("invalid regex: {}", one_line(&e.to_string()));
             v.problem(&p.regex, &format!("{pf}.regex"), msg);
             return None;
         }

@@ -37,15 +37,15 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// The config file.
-    pub file: String,
+    pub(crate) file: String,
     /// 1-based line.
-    pub line: u64,
+    pub(crate) line: u64,
     /// 1-based column.
-    pub column: u64,
+    pub(crate) column: u64,
     /// Dotted path of the field, e.g. `services[1].http.url`.
-    pub field: String,
+    pub(crate) field: String,
     /// What is wrong.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for Problem {

@@ -27,7 +27,7 @@ mod services;
 mod tests;
 mod validate;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 pub(crate) use duration::format_duration;
@@ -51,16 +51,14 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A loaded, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The file it was read from (for messages).
-    pub path: PathBuf,
     /// Services probed on a schedule, in file order, names unique.
     pub services: Vec<Service>,
     /// Log files followed and counted.
     pub logs: Vec<LogSource>,
     /// `/probe` modules, by name.
-    pub modules: Vec<Module>,
+    pub(crate) modules: Vec<Module>,
     /// Sources of discovered services.
-    pub service_files: Vec<ServiceFiles>,
+    pub(crate) service_files: Vec<ServiceFiles>,
 }
 
 /// Reads and validates the configuration file at `path`.
@@ -76,7 +74,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Validates configuration text; `path` names the file in messages and
 /// anchors relative `*_file` paths.
-pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let shown = path.display().to_string();
     let raw: RawConfig =
         serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
@@ -97,7 +95,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             }
         })?;
     let mut v = Validator::new(shown, path.parent().unwrap_or(Path::new(".")));
-    let config = v.config(raw, path);
+    let config = v.config(raw);
     v.finish(config)
 }
 

@@ -15,18 +15,18 @@ use crate::net::policy::{AllowedTargets, TargetPolicy};
 #[derive(Debug, Clone)]
 pub struct Module {
     /// The `module=` parameter.
-    pub name: String,
+    pub(crate) name: String,
     /// Upper bound on a probe (a shorter scrape timeout wins).
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Probe settings (with the allowlist); the URL or address comes from `target=`.
-    pub probe: ProbeSpec,
+    pub(crate) probe: ProbeSpec,
 }
 
 impl Module {
     /// The module's probe aimed at `target` (a URL, `host:port` for TCP, or
     /// for HTTP a bare `host:port` taken as `http://host:port`); the error
     /// says why the target does not fit.
-    pub fn aim(&self, target: &str) -> Result<ProbeSpec, &'static str> {
+    pub(crate) fn aim(&self, target: &str) -> Result<ProbeSpec, &'static str> {
         let mut spec = self.probe.clone();
         match &mut spec {
             ProbeSpec::Http(h) => {

@@ -20,7 +20,7 @@ pub enum ProbeSpec {
 
 impl ProbeSpec {
     /// `http` or `tcp`, as shown on the status page.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             ProbeSpec::Http(_) => "http",
             ProbeSpec::Tcp(_) => "tcp",
@@ -28,7 +28,7 @@ impl ProbeSpec {
     }
 
     /// The URL or address probed, for humans (never carries credentials).
-    pub fn target(&self) -> String {
+    pub(crate) fn target(&self) -> String {
         match self {
             ProbeSpec::Http(h) => h.url.to_string(),
             ProbeSpec::Tcp(t) => format!("{}:{}", t.host, t.port),
@@ -38,7 +38,7 @@ impl ProbeSpec {
     /// Identifies every validated setting, including the secrets and the
     /// bytes of every file they were read from: a reload restarts what runs
     /// with this spec exactly when it would probe differently.
-    pub fn fingerprint(&self) -> u64 {
+    pub(crate) fn fingerprint(&self) -> u64 {
         let mut fp = Fingerprint::default();
         match self {
             ProbeSpec::Http(h) => {
@@ -92,29 +92,29 @@ fn allowed_fingerprint(fp: &mut Fingerprint, allowed: Option<&AllowedTargets>) {
 #[derive(Debug, Clone)]
 pub struct HttpSpec {
     /// Absolute `http` or `https` URI.
-    pub url: Uri,
+    pub(crate) url: Uri,
     /// Request method.
-    pub method: hyper::Method,
+    pub(crate) method: hyper::Method,
     /// Extra request headers; values may come from `${ENV}` and are secret.
-    pub headers: Vec<(hyper::header::HeaderName, Secret)>,
+    pub(crate) headers: Vec<(hyper::header::HeaderName, Secret)>,
     /// Request body.
-    pub body: Option<String>,
+    pub(crate) body: Option<String>,
     /// Accepted status codes; empty means any 2xx.
-    pub valid_status_codes: Vec<u16>,
+    pub(crate) valid_status_codes: Vec<u16>,
     /// The probe fails if the body matches any of these.
-    pub fail_if_body_matches: Vec<regex::bytes::Regex>,
+    pub(crate) fail_if_body_matches: Vec<regex::bytes::Regex>,
     /// The probe fails if the body does not match each of these.
-    pub fail_if_body_not_matches: Vec<regex::bytes::Regex>,
+    pub(crate) fail_if_body_not_matches: Vec<regex::bytes::Regex>,
     /// Follow 3xx answers with a `Location` (at most 10 hops).
-    pub follow_redirects: bool,
+    pub(crate) follow_redirects: bool,
     /// TLS client settings for https.
-    pub tls: TlsSpec,
+    pub(crate) tls: TlsSpec,
     /// Server name for SNI and verification, when not the URL's host.
-    pub server_name: Option<String>,
+    pub(crate) server_name: Option<String>,
     /// Value of the `Authorization` header, from basic auth or a bearer token.
-    pub authorization: Option<Secret>,
+    pub(crate) authorization: Option<Secret>,
     /// Bytes of body read at most; more is a `body` failure.
-    pub max_body_bytes: u64,
+    pub(crate) max_body_bytes: u64,
     /// For `/probe`: which resolved addresses may be contacted (every hop).
     pub(crate) policy: Option<Arc<AllowedTargets>>,
 }
@@ -123,13 +123,13 @@ pub struct HttpSpec {
 #[derive(Debug, Clone)]
 pub struct TcpSpec {
     /// Host name or IP literal.
-    pub host: String,
+    pub(crate) host: String,
     /// Port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// TLS handshake after connecting, when set.
-    pub tls: Option<TlsSpec>,
+    pub(crate) tls: Option<TlsSpec>,
     /// Server name for SNI and verification, when not `host`.
-    pub server_name: Option<String>,
+    pub(crate) server_name: Option<String>,
     /// For `/probe`: which resolved addresses may be contacted.
     pub(crate) policy: Option<Arc<AllowedTargets>>,
 }
@@ -139,11 +139,11 @@ pub struct TcpSpec {
 #[derive(Debug, Clone)]
 pub struct TlsSpec {
     /// Roots from `ca_file`; `None` trusts the Mozilla roots.
-    pub ca: Option<Arc<rustls::RootCertStore>>,
+    pub(crate) ca: Option<Arc<rustls::RootCertStore>>,
     /// Accept any certificate (still recorded for expiry).
-    pub insecure_skip_verify: bool,
+    pub(crate) insecure_skip_verify: bool,
     /// Identifies these settings: the CA file's bytes and `insecure_skip_verify`.
-    pub fingerprint: u64,
+    pub(crate) fingerprint: u64,
 }
 
 /// Splits `host:port` or `[v6]:port`.
@@ -177,5 +177,39 @@ pub(crate) fn redact_userinfo(s: &str) -> String {
     match s[start..end].rfind('@') {
         Some(at) => format!("{}<redacted>{}", &s[..start], &s[start + at..]),
         None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_redacted() {
+        for (s, want) in [
+            ("http://u:pw@h:1/p?q@x", "http://<redacted>@h:1/p?q@x"),
+            ("ftp://u:p@w@h/", "ftp://<redacted>@h/"),
+            ("u:pw@h:80", "<redacted>@h:80"),
+            ("http://h/a@b", "http://h/a@b"),
+            ("h:80", "h:80"),
+            ("", ""),
+            ("://@", "://<redacted>@"),
+        ] {
+            assert_eq!(redact_userinfo(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn host_port() {
+        assert_eq!(
+            split_host_port("127.0.0.1:80"),
+            Some(("127.0.0.1".into(), 80))
+        );
+        assert_eq!(split_host_port("[::1]:443"), Some(("::1".into(), 443)));
+        assert_eq!(split_host_port("nohost"), None);
+        assert_eq!(split_host_port(":80"), None);
+        for bad in ["u:pw@h:80", "h/x:80", "h x:80", "h?:80", "h#:80", "\th:80"] {
+            assert_eq!(split_host_port(bad), None, "{bad}");
+        }
     }
 }

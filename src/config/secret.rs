@@ -13,7 +13,7 @@ pub struct Secret(pub(super) String);
 
 impl Secret {
     /// The secret itself; call only where it is put on the wire.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -67,5 +67,26 @@ impl Validator<'_> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_expansion() {
+        std::env::set_var("VITALS_TEST_TOKEN", "abc");
+        assert_eq!(
+            expand_env("Bearer ${VITALS_TEST_TOKEN}!"),
+            Ok("Bearer abc!".into())
+        );
+        assert!(expand_env("${VITALS_TEST_UNSET_VAR}").is_err());
+        assert!(expand_env("${OPEN").is_err());
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        assert_eq!(format!("{:?}", Secret("hunter2".into())), "<secret>");
     }
 }

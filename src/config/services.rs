@@ -13,26 +13,26 @@ use crate::hash::Fingerprint;
 #[derive(Debug, Clone)]
 pub struct ServiceFiles {
     /// Absolute globs of JSON or YAML file_sd files.
-    pub paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
     /// How to probe each target.
-    pub module: Module,
+    pub(crate) module: Module,
     /// Time between probes.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
 }
 
 /// One scheduled service.
 #[derive(Debug, Clone)]
 pub struct Service {
     /// Unique name; the value of the `microservice` label.
-    pub name: String,
+    pub(crate) name: String,
     /// Time between the starts of two probes.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Upper bound on one whole probe; always below `interval`.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// What to probe and how.
-    pub probe: ProbeSpec,
+    pub(crate) probe: ProbeSpec,
     /// [`service_fingerprint`]: a reload restarts the service only when it changed.
-    pub fingerprint: u64,
+    pub(crate) fingerprint: u64,
 }
 
 /// The fingerprint of a scheduled service (static or from file_sd): what a

@@ -1,61 +1,4 @@
-use super::duration::parse_duration;
-use super::probe::split_host_port;
-use super::secret::expand_env;
 use super::*;
-
-#[test]
-fn userinfo_is_redacted() {
-    for (s, want) in [
-        ("http://u:pw@h:1/p?q@x", "http://<redacted>@h:1/p?q@x"),
-        ("ftp://u:p@w@h/", "ftp://<redacted>@h/"),
-        ("u:pw@h:80", "<redacted>@h:80"),
-        ("http://h/a@b", "http://h/a@b"),
-        ("h:80", "h:80"),
-        ("", ""),
-        ("://@", "://<redacted>@"),
-    ] {
-        assert_eq!(redact_userinfo(s), want, "{s}");
-    }
-}
-
-#[test]
-fn durations() {
-    assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
-    assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-    assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-    assert!(parse_duration("15").is_err());
-    assert!(parse_duration("s").is_err());
-    assert!(parse_duration("1.5s").is_err());
-    assert!(parse_duration("").is_err());
-    assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
-    assert_eq!(format_duration(Duration::from_secs(2)), "2s");
-}
-
-#[test]
-fn host_port() {
-    assert_eq!(
-        split_host_port("127.0.0.1:80"),
-        Some(("127.0.0.1".into(), 80))
-    );
-    assert_eq!(split_host_port("[::1]:443"), Some(("::1".into(), 443)));
-    assert_eq!(split_host_port("nohost"), None);
-    assert_eq!(split_host_port(":80"), None);
-    for bad in ["u:pw@h:80", "h/x:80", "h x:80", "h?:80", "h#:80", "\th:80"] {
-        assert_eq!(split_host_port(bad), None, "{bad}");
-    }
-}
-
-#[test]
-fn env_expansion() {
-    std::env::set_var("VITALS_TEST_TOKEN", "abc");
-    assert_eq!(
-        expand_env("Bearer ${VITALS_TEST_TOKEN}!"),
-        Ok("Bearer abc!".into())
-    );
-    assert!(expand_env("${VITALS_TEST_UNSET_VAR}").is_err());
-    assert!(expand_env("${OPEN").is_err());
-}
 
 #[test]
 fn syntax_errors_after_non_ascii_text_name_their_field() {
@@ -118,11 +61,6 @@ fn fingerprints_follow_file_contents_not_locations() {
     assert_ne!(second, first, "password changed");
     std::fs::write(dir.path().join("ca.pem"), ca("b")).unwrap();
     assert_ne!(fingerprint_of(dir.path(), 0), second, "CA bundle changed");
-}
-
-#[test]
-fn secret_debug_is_redacted() {
-    assert_eq!(format!("{:?}", Secret("hunter2".into())), "<secret>");
 }
 
 mod prop {

@@ -142,7 +142,7 @@ impl<'a> Validator<'a> {
         Some(d)
     }
 
-    pub(super) fn config(&mut self, raw: RawConfig, path: &Path) -> Config {
+    pub(super) fn config(&mut self, raw: RawConfig) -> Config {
         let default_interval = match &raw.defaults.interval {
             Some(s) => self
                 .positive(s, "defaults.interval")
@@ -217,7 +217,6 @@ impl<'a> Validator<'a> {
             });
         }
         Config {
-            path: path.to_path_buf(),
             services,
             logs,
             modules,

@@ -83,14 +83,14 @@ impl Validator<'_> {
         };
         // Checked whole too: the probe compiles the list as one set.
         ok &= TargetPolicy::new(&allowed).is_ok();
-        let policy = Some(Arc::new(allowed));
+        let policy = Arc::new(allowed);
         let probe = match (m.http, m.tcp) {
             (Some(h), None) => self.http(h, &format!("{field}.http"), true).map(|mut h| {
-                h.policy = policy.clone();
+                h.policy = Some(policy);
                 ProbeSpec::Http(Box::new(h))
             }),
             (None, Some(t)) => self.tcp(t, &format!("{field}.tcp"), true).map(|mut t| {
-                t.policy = policy.clone();
+                t.policy = Some(policy);
                 ProbeSpec::Tcp(t)
             }),
             _ => {

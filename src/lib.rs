@@ -21,19 +21,13 @@
 pub mod config;
 pub mod fdlimit;
 pub mod fsread;
+mod hash;
 pub(crate) mod lifecycle;
 pub mod logging;
 pub mod logs;
 pub(crate) mod metrics;
+mod net;
 pub(crate) mod probe;
 pub(crate) mod status;
 pub mod supervisor;
 pub mod web;
-
-/// FNV-1a: tiny and stable across builds and platforms (unlike
-/// `DefaultHasher`), for schedule phases, fingerprints and file names.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}

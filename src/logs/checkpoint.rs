@@ -20,6 +20,8 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::hash::fnv1a;
+
 const HEADER: &str = "# vitals_exporter positions v2";
 /// The first format: the same entries, without an end line.
 const HEADER_V1: &str = "# vitals_exporter positions v1";
@@ -65,7 +67,7 @@ impl Fingerprint {
     pub fn of(head: &[u8]) -> Self {
         Fingerprint {
             len: head.len() as u64,
-            hash: crate::fnv1a(head),
+            hash: fnv1a(head),
         }
     }
 
@@ -196,7 +198,7 @@ pub fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointError> {
                     let want = format!(
                         "{END}{} {:016x}",
                         entries.lines().count() - 1,
-                        crate::fnv1a(entries.as_bytes())
+                        fnv1a(entries.as_bytes())
                     );
                     if end != want {
                         return Err(damaged(
@@ -293,7 +295,7 @@ pub fn save<'a>(
             escape(&s.path.to_string_lossy())
         );
     }
-    let sum = crate::fnv1a(text.as_bytes());
+    let sum = fnv1a(text.as_bytes());
     {
         use std::fmt::Write as _;
         let _ = writeln!(text, "{END}{count} {sum:016x}");

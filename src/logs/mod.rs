@@ -10,7 +10,6 @@
 //! - [`renames`]: renames in the watched directories, to find files rotated away unseen.
 
 pub mod checkpoint;
-pub mod config;
 pub mod discover;
 pub mod follow;
 pub mod matcher;
@@ -18,6 +17,9 @@ pub mod matcher;
 pub mod open;
 #[allow(unsafe_code)] // removed by the LOGS branch
 pub mod renames;
+
+/// The `logs:` section; it belongs to the configuration, kept reachable here.
+pub use crate::config::logs as config;
 
 use std::path::Path;
 

@@ -93,7 +93,7 @@ async fn request(
     let https = uri.scheme_str() == Some("https");
     let host = uri.host().unwrap_or_default();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let addrs = resolve(host, port, spec.policy.as_deref(), report).await?;
+    let addrs = resolve(host, port, spec.policy.as_ref(), report).await?;
     let tcp = connect(&addrs, report).await?;
     report.tls = https;
     let io: Box<dyn Io> = if https {

@@ -11,9 +11,7 @@ pub(crate) mod discovery;
 pub mod http;
 mod observe;
 pub(crate) mod schedule;
-pub mod target;
 pub mod tcp;
-pub mod tls;
 
 pub use observe::State;
 pub(crate) use observe::{Change, Health, ProbeObserver};
@@ -21,7 +19,8 @@ pub(crate) use observe::{Change, Health, ProbeObserver};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::config::ProbeSpec;
+use crate::config::{ProbeSpec, TlsSpec};
+use crate::net::{policy, tls};
 
 /// Why a probe failed. The set is closed so that label cardinality is bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -220,7 +219,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration) -> ProbeReport {
 pub(crate) async fn resolve(
     host: &str,
     port: u16,
-    policy: Option<&target::TargetPolicy>,
+    allowed: Option<&std::sync::Arc<policy::AllowedTargets>>,
     report: &mut ProbeReport,
 ) -> Result<Vec<SocketAddr>, Failure> {
     let t = Instant::now();
@@ -243,8 +242,8 @@ pub(crate) async fn resolve(
     }
     // Checked on what we are about to connect to: no second lookup follows,
     // so DNS rebinding cannot slip a different address past the check.
-    if let Some(p) = policy {
-        if let Err(why) = p.check(bare, &addrs) {
+    if let Some(allowed) = allowed {
+        if let Err(why) = policy::check(allowed, bare, &addrs) {
             report.refused = true;
             return Err(Failure::new(
                 FailureReason::Other,
@@ -284,7 +283,7 @@ pub(crate) async fn connect(
 /// Performs a TLS handshake, timing the tls phase and recording the expiry.
 pub(crate) async fn handshake(
     stream: tokio::net::TcpStream,
-    config: &std::sync::Arc<rustls::ClientConfig>,
+    spec: &TlsSpec,
     server_name: &str,
     report: &mut ProbeReport,
 ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Failure> {
@@ -295,7 +294,8 @@ pub(crate) async fn handshake(
         )
     })?;
     let t = Instant::now();
-    let connector = tokio_rustls::TlsConnector::from(config.clone());
+    let config = tls::client_config(spec.ca.as_ref(), spec.insecure_skip_verify);
+    let connector = tokio_rustls::TlsConnector::from(config);
     let result = connector.connect(name, stream).await;
     report.add_phase(Phase::Tls, t.elapsed());
     let tls =

@@ -13,6 +13,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::observe::{Health, ProbeObserver, State};
 use crate::config::Service;
+use crate::hash::fnv1a;
 
 /// The first probe of a service runs within this long of start-up.
 const FIRST_ROUND: Duration = Duration::from_secs(1);
@@ -29,7 +30,7 @@ pub(crate) fn spawn(
 
 async fn run(service: Service, health: Arc<Health>, observer: impl ProbeObserver) {
     let start = Instant::now();
-    let seed = crate::fnv1a(service.name.as_bytes());
+    let seed = fnv1a(service.name.as_bytes());
     let first = spread(seed, service.interval.min(FIRST_ROUND));
     let mut phase = spread(seed, service.interval);
     if phase <= first {
@@ -91,13 +92,13 @@ mod tests {
     fn spread_is_within_period_and_stable() {
         let p = Duration::from_secs(15);
         for name in ["a", "b", "checkout", "payments"] {
-            let d = spread(crate::fnv1a(name.as_bytes()), p);
+            let d = spread(fnv1a(name.as_bytes()), p);
             assert!(d < p);
-            assert_eq!(d, spread(crate::fnv1a(name.as_bytes()), p));
+            assert_eq!(d, spread(fnv1a(name.as_bytes()), p));
         }
         assert_ne!(
-            spread(crate::fnv1a(b"a"), p),
-            spread(crate::fnv1a(b"b"), p),
+            spread(fnv1a(b"a"), p),
+            spread(fnv1a(b"b"), p),
             "different names get different phases"
         );
     }

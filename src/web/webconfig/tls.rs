@@ -139,7 +139,7 @@ pub(super) fn server_config(
         let pem = files
             .read(ca, crate::fsread::PEM_MAX_BYTES)
             .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca.display()))?;
-        crate::probe::tls::parse_ca(ca, &pem)
+        crate::net::tls::parse_ca(ca, &pem)
             .map(Arc::new)
             .map_err(|e| format!("tls_server_config.client_ca_file: {e}"))
     };

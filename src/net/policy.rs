@@ -4,35 +4,61 @@
 //! does not allow.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, LazyLock};
+
+/// A module's allowlist as configured: plain data, compiled into a
+/// [`TargetPolicy`] where a probe checks its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AllowedTargets {
+    /// CIDRs (`10.0.0.0/8`), single addresses, or host globs
+    /// (`*.svc.cluster.local`); empty allows any host.
+    pub(crate) entries: Vec<String>,
+    /// Link-local and cloud metadata addresses may be reached.
+    pub(crate) allow_link_local: bool,
+}
 
 /// An allowlist of host globs and CIDRs; link-local and cloud metadata
 /// addresses are refused unless explicitly allowed.
-#[derive(Debug, Clone)]
-pub struct TargetPolicy {
+#[derive(Debug)]
+pub(crate) struct TargetPolicy {
     hosts: globset::GlobSet,
     nets: Vec<(IpAddr, u8)>,
     /// `allowed_targets` was empty: any host, any non-link-local address.
     any: bool,
     allow_link_local: bool,
-    /// Identifies the entries and `allow_link_local`, for reload fingerprints.
-    fingerprint: u64,
 }
 
 /// Why an allowed-target entry is invalid.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
-pub struct PolicyError(String);
+pub(crate) struct PolicyError(String);
+
+/// Checks `host` resolved to `addrs` against `allowed`, compiled once per
+/// allowlist while it lives; every address must pass.
+pub(crate) fn check(
+    allowed: &Arc<AllowedTargets>,
+    host: &str,
+    addrs: &[SocketAddr],
+) -> Result<(), String> {
+    type Compiled = Result<Arc<TargetPolicy>, PolicyError>;
+    static COMPILED: LazyLock<super::BuiltFrom<AllowedTargets, Compiled>> =
+        LazyLock::new(super::BuiltFrom::new);
+    let policy = COMPILED.get(allowed, |a| TargetPolicy::new(a).map(Arc::new));
+    // Validation compiled the same entries, so this error is not expected;
+    // refusing is the safe answer if it comes.
+    policy.map_err(|e| e.to_string())?.check(host, addrs)
+}
 
 impl TargetPolicy {
-    /// Builds a policy from `allowed_targets` entries: CIDRs (`10.0.0.0/8`),
-    /// single addresses, or host globs (`*.svc.cluster.local`).
-    pub fn new(entries: &[String], allow_link_local: bool) -> Result<Self, PolicyError> {
+    /// Compiles `allowed`; the error names the first invalid entry.
+    pub(crate) fn new(allowed: &AllowedTargets) -> Result<Self, PolicyError> {
+        let AllowedTargets {
+            entries,
+            allow_link_local,
+        } = allowed;
         let mut hosts = globset::GlobSetBuilder::new();
         let mut nets = Vec::new();
-        let mut fp = crate::config::Fingerprint::default();
-        fp.add([u8::from(allow_link_local)]);
         for e in entries {
-            fp.add(e);
             if let Some((ip, bits)) = e.split_once('/') {
                 let ip: IpAddr = ip
                     .parse()
@@ -57,18 +83,12 @@ impl TargetPolicy {
             hosts: hosts.build().map_err(|e| PolicyError(e.to_string()))?,
             nets,
             any: entries.is_empty(),
-            allow_link_local,
-            fingerprint: fp.finish(),
+            allow_link_local: *allow_link_local,
         })
     }
 
-    /// Identifies the allowlist, for reload fingerprints.
-    pub fn fingerprint(&self) -> u64 {
-        self.fingerprint
-    }
-
     /// Checks `host` resolved to `addrs`; every address must pass.
-    pub fn check(&self, host: &str, addrs: &[SocketAddr]) -> Result<(), String> {
+    fn check(&self, host: &str, addrs: &[SocketAddr]) -> Result<(), String> {
         let host = host
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -170,13 +190,20 @@ fn contains(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
 mod tests {
     use super::*;
 
+    fn policy(entries: &[String], allow_link_local: bool) -> Result<TargetPolicy, PolicyError> {
+        TargetPolicy::new(&AllowedTargets {
+            entries: entries.to_vec(),
+            allow_link_local,
+        })
+    }
+
     fn addr(s: &str) -> Vec<SocketAddr> {
         vec![SocketAddr::new(s.parse().unwrap(), 80)]
     }
 
     #[test]
     fn cidrs_hosts_and_link_local() {
-        let p = TargetPolicy::new(
+        let p = policy(
             &["10.0.0.0/8".into(), "*.internal".into(), "::1".into()],
             false,
         )
@@ -190,12 +217,12 @@ mod tests {
         // A permitted name resolving to the metadata service is refused.
         assert!(p.check("evil.internal", &addr("169.254.169.254")).is_err());
         assert!(p.check("x", &addr("fe80::1")).is_err());
-        let open = TargetPolicy::new(&[], false).unwrap();
+        let open = policy(&[], false).unwrap();
         assert!(open.check("anything", &addr("192.0.2.1")).is_ok());
         assert!(open.check("metadata", &addr("169.254.169.254")).is_err());
-        let ll = TargetPolicy::new(&[], true).unwrap();
+        let ll = policy(&[], true).unwrap();
         assert!(ll.check("metadata", &addr("169.254.169.254")).is_ok());
-        assert!(TargetPolicy::new(&["10.0.0.0/33".into()], false).is_err());
+        assert!(policy(&["10.0.0.0/33".into()], false).is_err());
     }
 
     #[test]
@@ -219,7 +246,7 @@ mod tests {
 
     #[test]
     fn embedded_metadata_addresses_are_refused() {
-        let open = TargetPolicy::new(&["::/0".into()], false).unwrap();
+        let open = policy(&["::/0".into()], false).unwrap();
         for ip in [
             "64:ff9b::a9fe:a9fe",
             "2002:a9fe:a9fe::",
@@ -241,7 +268,7 @@ mod tests {
             );
         }
         assert!(open.check("x", &addr("64:ff9b::a00:1")).is_ok());
-        let ll = TargetPolicy::new(&["::/0".into()], true).unwrap();
+        let ll = policy(&["::/0".into()], true).unwrap();
         assert!(ll.check("x", &addr("64:ff9b::a9fe:a9fe")).is_ok());
     }
 }

@@ -1,19 +1,21 @@
-//! The `logs:` section: raw serde structs and their validation into
-//! [`LogSource`]s.
+//! The `logs:` section: its validation into [`LogSource`]s (the serde
+//! structs are in `raw`).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::config::{Fingerprint, Validator};
+use super::errors::one_line;
+use super::raw::{RawLog, RawPattern};
+use super::validate::Validator;
+use crate::hash::{fnv1a, Fingerprint};
 
 /// Default cap on the bytes of one line used for matching.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 /// Default cap on distinct label sets per pattern.
-pub const DEFAULT_MAX_SERIES: usize = 1000;
+pub(crate) const DEFAULT_MAX_SERIES: usize = 1000;
 /// Label names our own series use; a pattern label may not take them.
 const RESERVED_LABELS: [&str; 4] = ["log", "level", "pattern", "microservice"];
 
@@ -39,27 +41,27 @@ pub enum WatchMode {
 #[derive(Debug, Clone)]
 pub struct LogSource {
     /// Unique name; the value of the `log` label.
-    pub name: String,
+    pub(crate) name: String,
     /// Absolute glob patterns of the files to follow.
-    pub paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
     /// Files matching any of these are skipped.
-    pub exclude: globset::GlobSet,
+    pub(crate) exclude: globset::GlobSet,
     /// Exclude patterns as written, to compare configs on reload.
-    pub exclude_src: Vec<String>,
+    pub(crate) exclude_src: Vec<String>,
     /// Start position for files present at start-up without a checkpoint.
-    pub start_at: StartAt,
+    pub(crate) start_at: StartAt,
     /// Bytes of a line that matching sees; longer lines are counted apart.
-    pub max_line_bytes: usize,
+    pub(crate) max_line_bytes: usize,
     /// Level classification.
-    pub levels: Levels,
+    pub(crate) levels: Levels,
     /// User patterns, each a counter.
-    pub patterns: Vec<Pattern>,
+    pub(crate) patterns: Vec<Pattern>,
     /// The probed service these logs belong to.
-    pub service: Option<String>,
+    pub(crate) service: Option<String>,
     /// inotify or poll only.
-    pub watch: WatchMode,
+    pub(crate) watch: WatchMode,
     /// Period of the stat poll (the only wake-up in poll mode).
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
 }
 
 /// Tokens that classify a line: error if it contains any error token, else
@@ -67,65 +69,28 @@ pub struct LogSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Levels {
     /// Error tokens (default `ERROR`).
-    pub error: Vec<String>,
+    pub(crate) error: Vec<String>,
     /// Warning tokens (default `WARNING`).
-    pub warning: Vec<String>,
+    pub(crate) warning: Vec<String>,
     /// Match tokens ignoring ASCII case.
-    pub case_insensitive: bool,
+    pub(crate) case_insensitive: bool,
 }
 
 /// A user regex counted per line, with opt-in capture labels.
 #[derive(Debug, Clone)]
 pub struct Pattern {
     /// Unique within its log; the value of the `pattern` label.
-    pub name: String,
+    pub(crate) name: String,
     /// Compiled with multi-line and CRLF modes, over bytes.
-    pub regex: regex::bytes::Regex,
+    pub(crate) regex: regex::bytes::Regex,
     /// Capture group names exported as labels, in order.
-    pub labels: Vec<String>,
+    pub(crate) labels: Vec<String>,
     /// Distinct label sets kept before matches go to the overflow series.
-    pub max_series: usize,
-}
-
-/// A `logs:` entry as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLog {
-    name: Spanned<String>,
-    paths: Spanned<Vec<Spanned<String>>>,
-    #[serde(default)]
-    exclude: Vec<Spanned<String>>,
-    start_at: Option<Spanned<String>>,
-    max_line_bytes: Option<Spanned<u64>>,
-    levels: Option<RawLevels>,
-    #[serde(default)]
-    patterns: Vec<RawPattern>,
-    service: Option<Spanned<String>>,
-    watch: Option<Spanned<String>>,
-    poll_interval: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLevels {
-    error: Option<Spanned<Vec<String>>>,
-    warning: Option<Spanned<Vec<String>>>,
-    #[serde(default)]
-    case_insensitive: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPattern {
-    name: Spanned<String>,
-    regex: Spanned<String>,
-    #[serde(default)]
-    labels: Vec<Spanned<String>>,
-    max_series: Option<Spanned<u64>>,
+    pub(crate) max_series: usize,
 }
 
 /// Validates every `logs:` entry; `services` are the configured service names.
-pub(crate) fn validate_logs(
+pub(super) fn validate_logs(
     v: &mut Validator<'_>,
     raw: Vec<RawLog>,
     services: &HashSet<String>,
@@ -311,13 +276,7 @@ fn pattern(v: &mut Validator<'_>, p: RawPattern, pf: &str) -> Option<Pattern> {
     let regex = match regex {
         Ok(r) => r,
         Err(e) => {
-            let msg = format!(
-                "invalid regex: {}",
-                e.to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
+            let msg = format!("invalid regex: {}", one_line(&e.to_string()));
             v.problem(&p.regex, &format!("{pf}.regex"), msg);
             return None;
         }
@@ -373,7 +332,7 @@ impl LogSource {
     /// exactly when it would follow or count differently: moving the entry to
     /// other lines or spelling a value differently (`1s` or `1000ms`, a
     /// default written out) changes nothing.
-    pub fn fingerprint(&self) -> u64 {
+    pub(crate) fn fingerprint(&self) -> u64 {
         let mut fp = Fingerprint::default();
         fp.add(&self.name);
         for list in [&self.paths, &self.exclude_src] {
@@ -407,7 +366,7 @@ impl LogSource {
     }
 
     /// The file that keeps this log's positions inside the storage directory.
-    pub fn checkpoint_path(&self, storage: &std::path::Path) -> PathBuf {
+    pub(crate) fn checkpoint_path(&self, storage: &std::path::Path) -> PathBuf {
         let safe: String = self
             .name
             .chars()
@@ -422,7 +381,7 @@ impl LogSource {
         // The hash keeps names that sanitize alike ("a b" and "a_b") apart.
         storage.join(format!(
             "{safe}-{:08x}.positions",
-            crate::fnv1a(self.name.as_bytes()) as u32
+            fnv1a(self.name.as_bytes()) as u32
         ))
     }
 }

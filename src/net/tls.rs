@@ -1,7 +1,8 @@
-//! TLS client settings shared by the HTTP and TCP probers.
+//! TLS client settings shared by the HTTP and TCP probers, and CA bundles
+//! (also for the web server's client certificates).
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -10,7 +11,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 /// Why a CA file could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum CaError {
+pub(crate) enum CaError {
     /// The file could not be read or holds no PEM certificate.
     #[error("cannot read CA certificates from {path}: {reason}")]
     Read {
@@ -22,7 +23,7 @@ pub enum CaError {
 }
 
 /// Parses PEM certificates read from `path` (named in errors) into a root store.
-pub fn parse_ca(path: &Path, pem: &[u8]) -> Result<RootCertStore, CaError> {
+pub(crate) fn parse_ca(path: &Path, pem: &[u8]) -> Result<RootCertStore, CaError> {
     let err = |reason: String| CaError::Read {
         path: path.display().to_string(),
         reason,
@@ -40,17 +41,20 @@ pub fn parse_ca(path: &Path, pem: &[u8]) -> Result<RootCertStore, CaError> {
     Ok(roots)
 }
 
-/// Builds a client config trusting `ca` (or the Mozilla roots when `None`);
-/// with `insecure` any certificate is accepted but still recorded. Without a
-/// CA file the config is built once and shared: a copy of the root store
-/// per service would cost kilobytes each for thousands of services.
-pub fn client_config(ca: Option<RootCertStore>, insecure: bool) -> Arc<ClientConfig> {
+/// The client config trusting `ca` (or the Mozilla roots when `None`);
+/// with `insecure` any certificate is accepted but still recorded. Built
+/// once per CA bundle while it lives, and once for all without one: a copy
+/// of the root store per service would cost kilobytes each for thousands of
+/// services, and a config per probe would lose its TLS session cache.
+pub(crate) fn client_config(ca: Option<&Arc<RootCertStore>>, insecure: bool) -> Arc<ClientConfig> {
     static DEFAULT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     static INSECURE: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    static WITH_CA: LazyLock<super::BuiltFrom<RootCertStore, Arc<ClientConfig>>> =
+        LazyLock::new(super::BuiltFrom::new);
     match (ca, insecure) {
         (None, false) => DEFAULT.get_or_init(|| build(None, false)).clone(),
         (_, true) => INSECURE.get_or_init(|| build(None, true)).clone(),
-        (ca, false) => build(ca, false),
+        (Some(ca), false) => WITH_CA.get(ca, |ca| build(Some(ca.clone()), false)),
     }
 }
 
@@ -75,7 +79,7 @@ fn build(ca: Option<RootCertStore>, insecure: bool) -> Arc<ClientConfig> {
 }
 
 /// The earliest `notAfter` in the chain the server presented, as Unix seconds.
-pub fn earliest_expiry(certs: &[CertificateDer<'_>]) -> Option<i64> {
+pub(crate) fn earliest_expiry(certs: &[CertificateDer<'_>]) -> Option<i64> {
     certs
         .iter()
         .filter_map(|c| x509_parser::parse_x509_certificate(c.as_ref()).ok())

@@ -4,6 +4,7 @@
 //! - [`config`]: the YAML file, validated once into typed values.
 //! - [`probe`]: one prober per kind (HTTP, TCP) reporting a [`probe::ProbeReport`].
 //! - [`discovery`]: services from Prometheus file_sd files.
+//! - [`fsglob`]: path globs to files, and the directories to watch for them.
 //! - [`fsread`]: bounded, non-blocking reads of files the configuration names.
 //! - [`fdlimit`]: the open-file limit, raised at start and shared by followed files.
 //! - [`logs`]: following log files, counting levels and patterns.
@@ -20,6 +21,7 @@ pub mod base64;
 pub mod config;
 pub mod discovery;
 pub mod fdlimit;
+pub(crate) mod fsglob;
 pub mod fsread;
 pub mod logging;
 pub mod logs;

@@ -747,7 +747,7 @@ impl Follower {
     /// Matches the globs against the filesystem: new files are opened,
     /// files no longer reachable by any path are marked detached.
     fn rescan(&mut self, watcher: Option<&mut notify::RecommendedWatcher>) {
-        let found = super::discover::expand(&self.source.paths, &self.source.exclude);
+        let found = crate::fsglob::expand(&self.source.paths, &self.source.exclude);
         // inotify drops the watch of a deleted directory: forget it, so it
         // is watched again when it comes back.
         let name = &self.source.name;

@@ -2,7 +2,6 @@
 //! `analyze_logs()`, made continuous and exact.
 //!
 //! - [`config`]: the `logs:` section.
-//! - [`discover`]: globs to files and directories to watch.
 //! - [`follow`]: one thread per log; rotation, truncation, checkpoints.
 //! - [`matcher`]: level classification and patterns over blocks of lines.
 //! - [`checkpoint`]: positions saved atomically, keyed by file identity.
@@ -11,7 +10,6 @@
 
 pub mod checkpoint;
 pub mod config;
-pub mod discover;
 pub mod follow;
 pub mod matcher;
 pub mod open;

@@ -207,7 +207,7 @@ impl Running {
             .await;
         }
         let sources: Vec<logs::config::LogSource> = wanted.into_values().collect();
-        let started = logs::start(
+        let started = start_logs(
             &sources,
             &self.metrics,
             &self.board,
@@ -299,4 +299,30 @@ pub async fn next(hup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
         Some(s) => s.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// Starts one follower per log, reporting to its series; links logs that
+/// name a service to the status board.
+fn start_logs(
+    sources: &[logs::config::LogSource],
+    metrics: &Metrics,
+    board: &Board,
+    storage: Option<&Path>,
+) -> Vec<(String, logs::Handle)> {
+    let mut handles = Vec::with_capacity(sources.len());
+    for source in sources {
+        let m = metrics.log(source);
+        board.watch_log(&source.name, m.unwatched_gauge());
+        if let Some(service) = &source.service {
+            let (error, warning) = m.level_counters();
+            board.link_log(&source.name, service, error, warning);
+        }
+        match logs::spawn(source.clone(), m, storage) {
+            Ok(h) => handles.push((source.name.clone(), h)),
+            Err(e) => {
+                tracing::error!(log = %source.name, error = %e, "cannot start follower thread")
+            }
+        }
+    }
+    handles
 }

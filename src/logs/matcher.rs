@@ -8,7 +8,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use memchr::{memchr, memrchr};
 
-use super::config::Levels;
+use super::config::{Levels, Pattern};
 
 /// Lines counted per level in one block.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -118,12 +118,33 @@ pub fn trim_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// The values of a pattern's labels in one matching line, in the order of
+/// its `labels`: borrowed from the line, nothing copied.
+#[derive(Clone, Copy)]
+pub(crate) struct LabelValues<'a> {
+    hay: &'a [u8],
+    locs: &'a regex::bytes::CaptureLocations,
+    groups: &'a [usize],
+}
+
+impl<'a> LabelValues<'a> {
+    /// Each label's value; empty for a group that took no part in the match.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (hay, locs) = (self.hay, self.locs);
+        self.groups
+            .iter()
+            .map(move |&g| locs.get(g).map_or(&[][..], |(s, e)| &hay[s..e]))
+    }
+}
+
 /// A configured pattern, matched once per line whatever the blocks the
 /// lines arrive in.
 #[derive(Debug, Clone)]
-pub struct LinePattern {
+pub(crate) struct LinePattern {
     regex: regex::bytes::Regex,
     locs: regex::bytes::CaptureLocations,
+    /// Capture group index of each label, in the order of `labels`.
+    groups: Vec<usize>,
     /// Text anchors (`\A`, `\z`, `(?-m)^`, `(?-m)$`) mean the start or end
     /// of whatever haystack they are given: over a block they would see only
     /// its first or last line, so such a pattern sees each line alone.
@@ -131,9 +152,22 @@ pub struct LinePattern {
 }
 
 impl LinePattern {
-    /// Wraps `regex` (compiled in multi-line and CRLF modes).
-    pub fn new(regex: &regex::bytes::Regex) -> Self {
+    /// Wraps `pattern`'s regex (compiled in multi-line and CRLF modes).
+    pub(crate) fn new(pattern: &Pattern) -> Self {
         use regex_syntax::hir::Look;
+        let regex = &pattern.regex;
+        // Validation made every label a named group; a missing one would
+        // read as an empty value, keeping one value per label.
+        let groups = pattern
+            .labels
+            .iter()
+            .map(|l| {
+                regex
+                    .capture_names()
+                    .position(|n| n == Some(l.as_str()))
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
         let lines_alone = match regex_syntax::ParserBuilder::new()
             .multi_line(true)
             .crlf(true)
@@ -151,20 +185,23 @@ impl LinePattern {
         LinePattern {
             regex: regex.clone(),
             locs: regex.capture_locations(),
+            groups,
             lines_alone,
         }
     }
 
-    /// Calls `hit(haystack, captures)` once for each line of `block` that
-    /// the pattern matches, with the capture locations (offsets into
-    /// `haystack`) of the first match in that line. `block` is complete
-    /// lines, each ending with `\n`, or one line without it.
-    pub fn for_each_matching_line(
+    /// Calls `hit` once for each line of `block` that the pattern matches,
+    /// with the label values of the first match in that line. `block` is
+    /// complete lines, each ending with `\n`, or one line without it.
+    pub(crate) fn for_each_matching_line(
         &mut self,
         block: &[u8],
-        mut hit: impl FnMut(&[u8], &regex::bytes::CaptureLocations),
+        mut hit: impl FnMut(LabelValues<'_>),
     ) {
-        let (regex, locs) = (&self.regex, &mut self.locs);
+        let (regex, locs, groups) = (&self.regex, &mut self.locs, &self.groups[..]);
+        let mut hit = |hay: &[u8], locs: &regex::bytes::CaptureLocations| {
+            hit(LabelValues { hay, locs, groups })
+        };
         if self.lines_alone {
             for line in block.split_inclusive(|&b| b == b'\n') {
                 let line = trim_eol(line);
@@ -335,42 +372,47 @@ mod tests {
     }
 
     /// Compiled like a configured pattern.
-    fn pattern(p: &str) -> regex::bytes::Regex {
-        regex::bytes::RegexBuilder::new(p)
-            .multi_line(true)
-            .crlf(true)
-            .build()
-            .unwrap()
+    fn pattern(p: &str, labels: &[&str]) -> Pattern {
+        Pattern {
+            name: "p".into(),
+            regex: regex::bytes::RegexBuilder::new(p)
+                .multi_line(true)
+                .crlf(true)
+                .build()
+                .unwrap(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            max_series: 10,
+        }
     }
 
     #[test]
     fn matching_lines_once_each_with_captures() {
-        let re = pattern(r"user=(?P<user>\w+)");
-        let mut p = LinePattern::new(&re);
+        let mut p = LinePattern::new(&pattern(r"(?P<x>x)?user=(?P<user>\w+)", &["user", "x"]));
         let mut got = Vec::new();
-        let block = b"user=a user=b\nnothing\nuser=c\r\nuser=\nuser=d";
-        p.for_each_matching_line(block, |hay, l| {
-            let (s, e) = l.get(1).unwrap();
-            got.push(String::from_utf8_lossy(&hay[s..e]).into_owned());
+        let block = b"user=a user=b\nnothing\nuser=c\r\nuser=\nxuser=d";
+        p.for_each_matching_line(block, |v| {
+            let v: Vec<String> = v
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).into())
+                .collect();
+            got.push(v.join(","));
         });
-        assert_eq!(got, ["a", "c", "d"]);
+        assert_eq!(got, ["a,", "c,", "d,x"]);
     }
 
     #[test]
     fn matches_never_span_lines() {
-        let re = pattern(r"a\s+b");
-        let mut p = LinePattern::new(&re);
+        let mut p = LinePattern::new(&pattern(r"a\s+b", &[]));
         let mut n = 0;
-        p.for_each_matching_line(b"a\nb\na  b\n", |_, _| n += 1);
+        p.for_each_matching_line(b"a\nb\na  b\n", |_| n += 1);
         assert_eq!(n, 1);
     }
 
     #[test]
     fn anchors_are_per_line() {
-        let re = pattern(r"^ERROR$");
-        let mut p = LinePattern::new(&re);
+        let mut p = LinePattern::new(&pattern(r"^ERROR$", &[]));
         let mut n = 0;
-        p.for_each_matching_line(b"x\nERROR\r\nERROR x\nERROR\n", |_, _| n += 1);
+        p.for_each_matching_line(b"x\nERROR\r\nERROR x\nERROR\n", |_| n += 1);
         assert_eq!(n, 2);
     }
 }

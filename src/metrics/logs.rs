@@ -10,10 +10,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::logs::config::{LogSource, Pattern};
-use crate::logs::matcher::LevelCounts;
+use crate::logs::{LabelValues, LevelCounts, LogObserver};
 
 /// Label value of the series that takes matches past a pattern's cap.
-pub const OVERFLOW_VALUE: &str = "__overflow__";
+const OVERFLOW_VALUE: &str = "__overflow__";
 
 /// Bytes of the length before each label value in a series key.
 const LEN_BYTES: usize = std::mem::size_of::<usize>();
@@ -249,7 +249,8 @@ fn base_labels(source: &LogSource) -> Labels {
     base
 }
 
-/// Handles on one log's series; owned by its follower thread.
+/// Handles on one log's series; owned by its follower thread. `pub` only
+/// because `Metrics::log` is.
 #[derive(Debug)]
 pub struct LogMetrics {
     error: Counter,
@@ -268,12 +269,28 @@ pub struct LogMetrics {
     watch_errors: Counter,
     unwatched: Gauge,
     /// One per configured pattern, in config order.
-    pub patterns: Vec<PatternMetrics>,
+    patterns: Vec<PatternMetrics>,
 }
 
 impl LogMetrics {
-    /// A block of lines was classified.
-    pub fn lines(&self, c: LevelCounts) {
+    /// The error and warning counters, for the status page's recent window.
+    pub(crate) fn level_counters(&self) -> (Counter, Counter) {
+        (self.error.clone(), self.warning.clone())
+    }
+
+    /// The gauge of unwatched directories, for the status page.
+    pub(crate) fn unwatched_gauge(&self) -> Gauge {
+        self.unwatched.clone()
+    }
+}
+
+/// Gauges hold counts as `i64`; no count comes near its end.
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl LogObserver for LogMetrics {
+    fn lines(&self, c: LevelCounts) {
         if c.error > 0 {
             self.error.inc_by(c.error);
         }
@@ -286,85 +303,68 @@ impl LogMetrics {
         }
     }
 
-    /// The error and warning counters, for the status page's recent window.
-    pub fn level_counters(&self) -> (Counter, Counter) {
-        (self.error.clone(), self.warning.clone())
+    fn matched(&mut self, pattern: usize, values: LabelValues<'_>) {
+        if let Some(p) = self.patterns.get_mut(pattern) {
+            p.matched(values);
+        }
     }
 
-    /// `n` bytes were read.
-    pub fn read(&self, n: u64) {
+    fn read(&self, n: u64) {
         self.bytes.inc_by(n);
     }
 
-    /// The number of followed files is now `n`.
-    pub fn files_followed(&self, n: usize) {
-        self.files.set(i64::try_from(n).unwrap_or(i64::MAX));
+    fn files_followed(&self, n: usize) {
+        self.files.set(count(n));
     }
 
-    /// A followed file was renamed away, deleted or replaced.
-    pub fn rotated(&self) {
+    fn rotated(&self) {
         self.rotations.inc();
     }
 
-    /// A followed file was truncated or rewritten.
-    pub fn truncated(&self) {
+    fn truncated(&self) {
         self.truncations.inc();
     }
 
-    /// Opening or reading a file failed.
-    pub fn read_failed(&self) {
+    fn read_failed(&self) {
         self.read_errors.inc();
     }
 
-    /// A line exceeded `max_line_bytes`.
-    pub fn long_line(&self) {
+    fn long_line(&self) {
         self.long_lines.inc();
     }
 
-    /// Bytes not read yet, summed over the files.
-    pub fn lag(&self, bytes: u64) {
+    fn lag(&self, bytes: u64) {
         self.lag.set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
-    /// Loading or saving positions failed.
-    pub fn checkpoint_failed(&self) {
+    fn checkpoint_failed(&self) {
         self.checkpoint_errors.inc();
     }
 
-    /// Listing a directory failed.
-    pub fn discovery_failed(&self) {
+    fn discovery_failed(&self) {
         self.discovery_errors.inc();
     }
 
-    /// `n` matching files are not followed for lack of descriptors.
-    pub fn files_skipped(&self, n: usize) {
-        self.skipped.set(i64::try_from(n).unwrap_or(i64::MAX));
+    fn files_skipped(&self, n: usize) {
+        self.skipped.set(count(n));
     }
 
-    /// Adding an inotify watch failed.
-    pub fn watch_failed(&self) {
+    fn watch_failed(&self) {
         self.watch_errors.inc();
     }
 
-    /// `n` directories are polled without an inotify watch.
-    pub fn unwatched(&self, n: usize) {
-        self.unwatched.set(i64::try_from(n).unwrap_or(i64::MAX));
-    }
-
-    /// The gauge of unwatched directories, for the status page.
-    pub fn unwatched_gauge(&self) -> Gauge {
-        self.unwatched.clone()
+    fn unwatched(&self, n: usize) {
+        self.unwatched.set(count(n));
     }
 }
 
 /// Counters of one pattern, keyed by the captured label values.
 #[derive(Debug)]
-pub struct PatternMetrics {
+struct PatternMetrics {
     family: Family<Labels, Counter>,
     base: Labels,
+    /// The label names, in the order the matcher gives their values.
     names: Vec<String>,
-    /// Capture group index of each label.
-    groups: Vec<usize>,
     max: usize,
     /// Label values, each prefixed by its length: any byte may occur in a
     /// value (`(?-u)` patterns), so no separator is safe. A cache of
@@ -385,18 +385,6 @@ impl PatternMetrics {
         overflow: Counter,
         created: Arc<Mutex<Created>>,
     ) -> Self {
-        // Pairs, so a key always holds one value per name.
-        let (names, groups) = p
-            .labels
-            .iter()
-            .filter_map(|l| {
-                let g = p
-                    .regex
-                    .capture_names()
-                    .position(|n| n == Some(l.as_str()))?;
-                Some((l.clone(), g))
-            })
-            .unzip();
         // Without labels the one series exists from the start.
         let unlabelled = p
             .labels
@@ -405,8 +393,7 @@ impl PatternMetrics {
         PatternMetrics {
             family,
             base,
-            names,
-            groups,
+            names: p.labels.clone(),
             max: p.max_series,
             series: HashMap::new(),
             created,
@@ -417,15 +404,14 @@ impl PatternMetrics {
         }
     }
 
-    /// A line matched; `locs` are the capture offsets into `hay`.
-    pub fn matched(&mut self, hay: &[u8], locs: &regex::bytes::CaptureLocations) {
+    /// A line matched, with these label values.
+    fn matched(&mut self, values: LabelValues<'_>) {
         if let Some(c) = &self.unlabelled {
             c.inc();
             return;
         }
         self.key.clear();
-        for &g in &self.groups {
-            let value = locs.get(g).map_or(&[][..], |(s, e)| &hay[s..e]);
+        for value in values.iter() {
             self.key.extend_from_slice(&value.len().to_le_bytes());
             self.key.extend_from_slice(value);
         }

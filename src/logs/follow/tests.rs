@@ -2,9 +2,12 @@
 //! the same input fed at every split point and every read size (after
 //! ripgrep's `SearcherTester`) must give what a line-by-line model gives.
 
+use std::cell::Cell;
+
 use super::*;
 use crate::logs::checkpoint::Fingerprint;
 use crate::logs::matcher::trim_eol;
+use crate::logs::{LabelValues, LevelCounts};
 
 const MAX_LINE: usize = 16;
 
@@ -34,10 +37,56 @@ fn source() -> LogSource {
     cfg.logs.remove(0)
 }
 
-/// The counts the follower exports for `input` fed in `chunks`.
-fn fed(source: &LogSource, chunks: &[&[u8]]) -> String {
-    let metrics = crate::metrics::Metrics::new();
-    let mut f = Follower::new(source.clone(), metrics.log(source), None);
+/// What the follower reports of the lines; comparable with [`model`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Counts {
+    error: u64,
+    warning: u64,
+    other: u64,
+    long: u64,
+    /// Matches per pattern, in config order.
+    matches: Vec<u64>,
+}
+
+/// Records what the scanner reports (`&self` calls, hence the cells).
+#[derive(Default)]
+struct Recorder {
+    levels: Cell<(u64, u64, u64)>,
+    long: Cell<u64>,
+    matches: Vec<u64>,
+}
+
+impl LogObserver for Recorder {
+    fn lines(&self, c: LevelCounts) {
+        let (e, w, o) = self.levels.get();
+        self.levels.set((e + c.error, w + c.warning, o + c.other()));
+    }
+    fn matched(&mut self, pattern: usize, _: LabelValues<'_>) {
+        self.matches[pattern] += 1;
+    }
+    fn long_line(&self) {
+        self.long.set(self.long.get() + 1);
+    }
+    fn read(&self, _: u64) {}
+    fn files_followed(&self, _: usize) {}
+    fn rotated(&self) {}
+    fn truncated(&self) {}
+    fn read_failed(&self) {}
+    fn lag(&self, _: u64) {}
+    fn checkpoint_failed(&self) {}
+    fn discovery_failed(&self) {}
+    fn files_skipped(&self, _: usize) {}
+    fn watch_failed(&self) {}
+    fn unwatched(&self, _: usize) {}
+}
+
+/// The counts the follower reports for `input` fed in `chunks`.
+fn fed(source: &LogSource, chunks: &[&[u8]]) -> Counts {
+    let recorder = Recorder {
+        matches: vec![0; source.patterns.len()],
+        ..Recorder::default()
+    };
+    let mut f = Follower::new(source.clone(), recorder, None);
     let file = tempfile::tempfile().unwrap();
     let mut t = Tracked::new(
         FileId { dev: 0, ino: 0 },
@@ -59,77 +108,57 @@ fn fed(source: &LogSource, chunks: &[&[u8]]) -> String {
         Fingerprint::of(&upto[upto.len().saturating_sub(k)..])
     );
     f.scanner.finish_line(&mut t);
-    counts(&metrics.encode(false))
-}
-
-fn counts(text: &str) -> String {
-    text.lines()
-        .filter(|l| {
-            l.starts_with("vitals_log_lines_total")
-                || l.starts_with("vitals_log_pattern_matches_total")
-                || l.starts_with("vitals_log_long_lines_total")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    let r = f.scanner.observer;
+    let (error, warning, other) = r.levels.get();
+    Counts {
+        error,
+        warning,
+        other,
+        long: r.long.get(),
+        matches: r.matches,
+    }
 }
 
 /// Line by line, each line alone: what the counts mean.
-fn model(source: &LogSource, input: &[u8]) -> Vec<String> {
-    let (mut error, mut warning, mut other, mut long) = (0, 0, 0, 0);
-    let mut matches = vec![0u64; source.patterns.len()];
+fn model(source: &LogSource, input: &[u8]) -> Counts {
+    let mut c = Counts {
+        matches: vec![0; source.patterns.len()],
+        ..Counts::default()
+    };
     for line in input.split_inclusive(|&b| b == b'\n') {
         let content = line.strip_suffix(b"\n").unwrap_or(line);
         let seen = if content.len() > MAX_LINE {
-            long += 1;
+            c.long += 1;
             &content[..MAX_LINE]
         } else {
             content
         };
         let has = |tok: &[u8]| seen.windows(tok.len()).any(|w| w == tok);
         if has(b"ERROR") {
-            error += 1;
+            c.error += 1;
         } else if has(b"WARN") {
-            warning += 1;
+            c.warning += 1;
         } else {
-            other += 1;
+            c.other += 1;
         }
-        for (p, n) in source.patterns.iter().zip(&mut matches) {
+        for (p, n) in source.patterns.iter().zip(&mut c.matches) {
             *n += u64::from(p.regex.is_match(trim_eol(seen)));
         }
     }
-    let mut want = vec![
-        format!("vitals_log_lines_total{{log=\"app\",level=\"error\"}} {error}"),
-        format!("vitals_log_lines_total{{log=\"app\",level=\"warning\"}} {warning}"),
-        format!("vitals_log_lines_total{{log=\"app\",level=\"other\"}} {other}"),
-        format!("vitals_log_long_lines_total{{log=\"app\"}} {long}"),
-    ];
-    for (p, n) in source.patterns.iter().zip(matches) {
-        want.push(format!(
-            "vitals_log_pattern_matches_total{{log=\"app\",pattern=\"{}\"}} {n}",
-            p.name
-        ));
-    }
-    want
-}
-
-fn sorted(text: String) -> Vec<String> {
-    let mut v: Vec<String> = text.lines().map(str::to_string).collect();
-    v.sort();
-    v
+    c
 }
 
 /// Every way of splitting `input` in two, and every read size.
 fn check_every_split(source: &LogSource, input: &[u8]) {
-    let mut want = model(source, input);
-    want.sort();
+    let want = model(source, input);
     let show = String::from_utf8_lossy(input);
     for k in 0..=input.len() {
-        let got = sorted(fed(source, &[&input[..k], &input[k..]]));
+        let got = fed(source, &[&input[..k], &input[k..]]);
         assert_eq!(got, want, "input {show:?} split at {k}");
     }
     for size in 1..=input.len().max(1) {
         let chunks: Vec<&[u8]> = input.chunks(size).collect();
-        let got = sorted(fed(source, &chunks));
+        let got = fed(source, &chunks);
         assert_eq!(got, want, "input {show:?} read {size} bytes at a time");
     }
 }
@@ -191,8 +220,7 @@ proptest::proptest! {
     ) {
         let source = source();
         let input: Vec<u8> = pieces.iter().flat_map(|&i| PIECES[i].to_vec()).collect();
-        let mut want = model(&source, &input);
-        want.sort();
+        let want = model(&source, &input);
         let mut chunks = Vec::new();
         let mut rest = &input[..];
         for c in cuts {
@@ -201,6 +229,6 @@ proptest::proptest! {
             rest = b;
         }
         chunks.push(rest);
-        proptest::prop_assert_eq!(sorted(fed(&source, &chunks)), want);
+        proptest::prop_assert_eq!(fed(&source, &chunks), want);
     }
 }

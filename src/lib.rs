@@ -5,6 +5,7 @@
 //! - [`probe`]: the probe engine: one prober per kind (HTTP, TCP), the
 //!   schedule (one task per service), discovery from file_sd files; it
 //!   reports through [`probe::ProbeObserver`].
+//! - [`fsglob`]: path globs to files, and the directories to watch for them.
 //! - [`fsread`]: bounded, non-blocking reads of files the configuration names.
 //! - [`fdlimit`]: the open-file limit, raised at start and shared by followed files.
 //! - [`logs`]: following log files, counting levels and patterns.
@@ -20,6 +21,7 @@
 
 pub mod config;
 pub mod fdlimit;
+pub(crate) mod fsglob;
 pub mod fsread;
 mod hash;
 pub(crate) mod lifecycle;

@@ -180,7 +180,9 @@ fn every_module_uses_only_lower_layers() {
             continue;
         }
         let Some(own) = layer_of(top) else {
-            wrong.push(format!("{top}: not in LAYERS (add it, and to the README's Design)"));
+            wrong.push(format!(
+                "{top}: not in LAYERS (add it, and to the README's Design)"
+            ));
             continue;
         };
         let code = code_only(&fs::read_to_string(file).expect("read"));
@@ -194,7 +196,10 @@ fn every_module_uses_only_lower_layers() {
                     "{} (layer {own}) uses crate::{used} (layer {l})",
                     file.display()
                 )),
-                None => wrong.push(format!("{} uses crate::{used}: not a module in LAYERS", file.display())),
+                None => wrong.push(format!(
+                    "{} uses crate::{used}: not a module in LAYERS",
+                    file.display()
+                )),
             }
         }
     }

@@ -254,8 +254,7 @@ fn a_directory_inotify_cannot_watch_is_reported_and_polled() {
     // reachable through the search (x) permission alone. Root reads any
     // directory, so as root the exporter runs as nobody.
     const NOBODY: u32 = 65534;
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("app.log");
     append(&log, b"");

@@ -177,9 +177,8 @@ impl Subject {
     /// a new regular file, which the writer reopens.
     fn fifo_swap(&mut self) {
         let fifo = self.dir.join("fifo.tmp");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        use rustix::fs::{mknodat, FileType, Mode, CWD};
+        mknodat(CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).expect("mkfifo");
         std::fs::rename(&fifo, &self.log).unwrap();
         let fresh = self.dir.join("fresh.tmp");
         std::fs::write(&fresh, "").unwrap();

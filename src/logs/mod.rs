@@ -2,53 +2,53 @@
 //! `analyze_logs()`, made continuous and exact.
 //!
 //! - [`config`]: the `logs:` section.
-//! - [`discover`]: globs to files and directories to watch.
 //! - [`follow`]: one thread per log; rotation, truncation, checkpoints.
 //! - [`matcher`]: level classification and patterns over blocks of lines.
 //! - [`checkpoint`]: positions saved atomically, keyed by file identity.
 //! - [`open`]: opening followed files without blocking; regular files only.
 //! - [`renames`]: renames in the watched directories, to find files rotated away unseen.
+//!
+//! The engine knows nothing of metrics or the status page: a follower
+//! reports what it does through a [`LogObserver`].
 
-pub mod checkpoint;
-pub mod discover;
-pub mod follow;
-pub mod matcher;
-#[allow(unsafe_code)] // removed by the LOGS branch
-pub mod open;
-#[allow(unsafe_code)] // removed by the LOGS branch
-pub mod renames;
+pub(crate) mod checkpoint;
+pub(crate) mod follow;
+pub(crate) mod matcher;
+pub(crate) mod open;
+pub(crate) mod renames;
 
-/// The `logs:` section; it belongs to the configuration, kept reachable here.
-pub use crate::config::logs as config;
+pub(crate) use follow::{spawn, Handle};
+pub(crate) use matcher::{LabelValues, LevelCounts};
 
-use std::path::Path;
-
-use crate::metrics::Metrics;
-use crate::status::Board;
-use config::LogSource;
-
-/// Starts one follower per log; links logs that name a service to the
-/// status board.
-pub fn start(
-    sources: &[LogSource],
-    metrics: &Metrics,
-    board: &Board,
-    storage: Option<&Path>,
-) -> Vec<(String, follow::Handle)> {
-    let mut handles = Vec::with_capacity(sources.len());
-    for source in sources {
-        let m = metrics.log(source);
-        board.watch_log(&source.name, m.unwatched_gauge());
-        if let Some(service) = &source.service {
-            let (error, warning) = m.level_counters();
-            board.link_log(&source.name, service, error, warning);
-        }
-        match follow::spawn(source.clone(), m, storage) {
-            Ok(h) => handles.push((source.name.clone(), h)),
-            Err(e) => {
-                tracing::error!(log = %source.name, error = %e, "cannot start follower thread")
-            }
-        }
-    }
-    handles
+/// What a follower reports, from its own thread. Lines are reported per
+/// block, never per line, so a call costs nothing next to the scan.
+pub(crate) trait LogObserver: Send + 'static {
+    /// A block of lines was classified.
+    fn lines(&self, c: LevelCounts);
+    /// Pattern number `pattern` (in config order) matched, with its label values.
+    fn matched(&mut self, pattern: usize, values: LabelValues<'_>);
+    /// `n` bytes were read.
+    fn read(&self, n: u64);
+    /// The number of followed files is now `n`.
+    fn files_followed(&self, n: usize);
+    /// A followed file was renamed away, deleted or replaced.
+    fn rotated(&self);
+    /// A followed file was truncated or rewritten.
+    fn truncated(&self);
+    /// Opening or reading a file failed.
+    fn read_failed(&self);
+    /// A line exceeded `max_line_bytes`.
+    fn long_line(&self);
+    /// Bytes not read yet, summed over the files.
+    fn lag(&self, bytes: u64);
+    /// Loading or saving positions failed.
+    fn checkpoint_failed(&self);
+    /// Listing a directory failed.
+    fn discovery_failed(&self);
+    /// `n` matching files are not followed for lack of descriptors.
+    fn files_skipped(&self, n: usize);
+    /// Adding an inotify watch failed.
+    fn watch_failed(&self);
+    /// `n` directories are polled without an inotify watch.
+    fn unwatched(&self, n: usize);
 }

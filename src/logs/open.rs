@@ -9,9 +9,10 @@
 
 use std::fs::{File, Metadata};
 use std::io::{Error, ErrorKind};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+
+use rustix::fs::OFlags;
 
 /// Filesystems whose file sizes do not describe the bytes a read yields
 /// (`statfs(2)` magic numbers, from `linux/magic.h`).
@@ -32,10 +33,10 @@ const PSEUDO_FILESYSTEMS: [(u32, &str); 11] = [
 /// Opens `path` for reading without ever blocking, and keeps it only if it
 /// is a regular file whose size describes its content. The descriptor is
 /// returned in blocking mode with its `fstat`.
-pub fn open_regular(path: &Path) -> std::io::Result<(File, Metadata)> {
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<(File, Metadata)> {
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
         .open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
@@ -67,12 +68,7 @@ pub fn open_regular(path: &Path) -> std::io::Result<(File, Metadata)> {
 }
 
 fn pseudo_filesystem(file: &File) -> std::io::Result<Option<&'static str>> {
-    // SAFETY: an all-zero statfs is a valid value, and fstatfs(2) writes
-    // into it through a valid pointer for a descriptor we own.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
-        return Err(Error::last_os_error());
-    }
+    let st = rustix::fs::fstatfs(file)?;
     // f_type is signed and of varying width across targets; magics are 32-bit.
     let magic = st.f_type as u32;
     Ok(PSEUDO_FILESYSTEMS
@@ -83,12 +79,8 @@ fn pseudo_filesystem(file: &File) -> std::io::Result<Option<&'static str>> {
 
 /// Clears `O_NONBLOCK`, which was only there to keep `open` from blocking.
 fn set_blocking(file: &File) -> std::io::Result<()> {
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl(2) on a descriptor we own; F_GETFL/F_SETFL take no pointer.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
-        return Err(Error::last_os_error());
-    }
+    let flags = rustix::fs::fcntl_getfl(file)?;
+    rustix::fs::fcntl_setfl(file, flags - OFlags::NONBLOCK)?;
     Ok(())
 }
 
@@ -103,12 +95,12 @@ mod tests {
         std::fs::write(&log, "x\n").unwrap();
         let (f, meta) = open_regular(&log).unwrap();
         assert_eq!(meta.len(), 2);
-        let flags = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETFL) };
-        assert_eq!(flags & libc::O_NONBLOCK, 0);
+        let flags = rustix::fs::fcntl_getfl(&f).unwrap();
+        assert!(!flags.contains(OFlags::NONBLOCK));
 
         let fifo = d.path().join("fifo.log");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        use rustix::fs::{mknodat, FileType, Mode, CWD};
+        mknodat(CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
         let e = open_regular(&fifo).unwrap_err();
         assert_eq!(e.to_string(), "not a regular file (a FIFO)");
 

@@ -121,12 +121,12 @@ impl Metrics {
     }
 
     /// Creates every known series of a log at 0 and returns its handle.
-    pub(crate) fn log(&self, source: &crate::logs::config::LogSource) -> logs::LogMetrics {
+    pub(crate) fn log(&self, source: &crate::config::logs::LogSource) -> logs::LogMetrics {
         self.logs.log(source)
     }
 
     /// Drops the series of a log that is no longer configured.
-    pub(crate) fn remove_log(&self, source: &crate::logs::config::LogSource) {
+    pub(crate) fn remove_log(&self, source: &crate::config::logs::LogSource) {
         self.logs.remove(source);
     }
 

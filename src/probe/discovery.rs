@@ -36,7 +36,7 @@ pub(crate) fn discover(sources: &[ServiceFiles], taken: &HashSet<String>) -> Dis
     let mut errors = 0;
     let mut seen = taken.clone();
     for sf in sources {
-        let found = crate::logs::discover::expand(&sf.paths, &globset::GlobSet::empty());
+        let found = crate::fsglob::expand(&sf.paths, &globset::GlobSet::empty());
         for file in &found.files {
             // A FIFO, device or huge file among the targets is refused,
             // never waited on.
@@ -107,7 +107,7 @@ fn parse(text: &str) -> Result<Vec<TargetGroup>, String> {
 pub(crate) fn dirs(sources: &[ServiceFiles]) -> BTreeSet<PathBuf> {
     sources
         .iter()
-        .flat_map(|sf| crate::logs::discover::expand(&sf.paths, &globset::GlobSet::empty()).dirs)
+        .flat_map(|sf| crate::fsglob::expand(&sf.paths, &globset::GlobSet::empty()).dirs)
         .collect()
 }
 

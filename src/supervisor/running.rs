@@ -34,7 +34,7 @@ pub(crate) struct Running {
     storage: Option<PathBuf>,
     /// By name: fingerprint, state (kept when a change restarts the task), task.
     services: HashMap<String, (u64, Arc<Health>, JoinHandle<()>)>,
-    logs: HashMap<String, (u64, logs::config::LogSource, logs::follow::Handle)>,
+    logs: HashMap<String, (u64, crate::config::logs::LogSource, logs::follow::Handle)>,
 }
 
 impl Running {
@@ -162,7 +162,7 @@ impl Running {
 
         // Logs: stop the changed and removed ones first, so a restarted
         // follower resumes from the positions its predecessor saved.
-        let mut wanted: HashMap<String, logs::config::LogSource> = config
+        let mut wanted: HashMap<String, crate::config::logs::LogSource> = config
             .logs
             .into_iter()
             .map(|l| (l.name.clone(), l))
@@ -193,8 +193,8 @@ impl Running {
             })
             .await;
         }
-        let sources: Vec<logs::config::LogSource> = wanted.into_values().collect();
-        let started = logs::start(
+        let sources: Vec<crate::config::logs::LogSource> = wanted.into_values().collect();
+        let started = start_logs(
             &sources,
             &self.metrics,
             &self.board,
@@ -209,7 +209,7 @@ impl Running {
         })
         .await
         .unwrap_or_default();
-        let mut sources: HashMap<String, logs::config::LogSource> =
+        let mut sources: HashMap<String, crate::config::logs::LogSource> =
             sources.into_iter().map(|s| (s.name.clone(), s)).collect();
         for (name, handle) in started {
             if let Some(source) = sources.remove(&name) {
@@ -267,4 +267,29 @@ impl Running {
         })
         .await;
     }
+}
+/// Starts one follower per log, reporting to its series; links logs that
+/// name a service to the status board.
+fn start_logs(
+    sources: &[crate::config::logs::LogSource],
+    metrics: &Metrics,
+    board: &Board,
+    storage: Option<&Path>,
+) -> Vec<(String, logs::Handle)> {
+    let mut handles = Vec::with_capacity(sources.len());
+    for source in sources {
+        let m = metrics.log(source);
+        board.watch_log(&source.name, m.unwatched_gauge());
+        if let Some(service) = &source.service {
+            let (error, warning) = m.level_counters();
+            board.link_log(&source.name, service, error, warning);
+        }
+        match logs::spawn(source.clone(), m, storage) {
+            Ok(h) => handles.push((source.name.clone(), h)),
+            Err(e) => {
+                tracing::error!(log = %source.name, error = %e, "cannot start follower thread")
+            }
+        }
+    }
+    handles
 }

@@ -29,16 +29,16 @@ const END: &str = "# end ";
 
 /// Device and inode: what a file is, whatever its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileId {
+pub(crate) struct FileId {
     /// `st_dev`.
-    pub dev: u64,
+    pub(crate) dev: u64,
     /// `st_ino`.
-    pub ino: u64,
+    pub(crate) ino: u64,
 }
 
 impl FileId {
     /// The identity in `meta`.
-    pub fn of(meta: &std::fs::Metadata) -> Self {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
         FileId {
             dev: meta.dev(),
@@ -52,19 +52,19 @@ impl FileId {
 /// and a file rewritten from its start; the tail catches the same for a
 /// file whose first bytes never change (a banner, a CSV header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     /// Bytes hashed (at most [`Fingerprint::MAX_LEN`]; fewer for a short file).
-    pub len: u64,
+    pub(crate) len: u64,
     /// FNV-1a of those bytes.
-    pub hash: u64,
+    pub(crate) hash: u64,
 }
 
 impl Fingerprint {
     /// Bytes of the file head that identify it.
-    pub const MAX_LEN: u64 = 256;
+    pub(crate) const MAX_LEN: u64 = 256;
 
     /// Fingerprint of `head` (the first bytes of a file).
-    pub fn of(head: &[u8]) -> Self {
+    pub(crate) fn of(head: &[u8]) -> Self {
         Fingerprint {
             len: head.len() as u64,
             hash: fnv1a(head),
@@ -72,7 +72,7 @@ impl Fingerprint {
     }
 
     /// Reads the first `len` bytes of `file` (fewer if it is shorter).
-    pub fn read(file: &File, len: u64) -> std::io::Result<Self> {
+    pub(crate) fn read(file: &File, len: u64) -> std::io::Result<Self> {
         let mut buf = [0u8; Self::MAX_LEN as usize];
         let want = len.min(Self::MAX_LEN) as usize;
         let n = read_head(file, &mut buf[..want])?;
@@ -81,7 +81,7 @@ impl Fingerprint {
 
     /// Whether the `self.len` bytes of `file` that end at `end` hash to
     /// `self` (a tail fingerprint taken at `end`).
-    pub fn ends_at(&self, file: &File, end: u64) -> bool {
+    pub(crate) fn ends_at(&self, file: &File, end: u64) -> bool {
         if self.len == 0 {
             // Nothing was read before `end` (or a v1 file had no tail).
             return true;
@@ -98,13 +98,13 @@ impl Fingerprint {
 
 /// Fills `buf` from the start of `file`; returns the bytes read (fewer
 /// than `buf.len()` only at EOF).
-pub fn read_head(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_head(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
     read_exact_at(file, buf, 0)
 }
 
 /// Fills `buf` from offset `at` of `file`; returns the bytes read (fewer
 /// than `buf.len()` only at EOF).
-pub fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
     use std::os::unix::fs::FileExt;
     let mut got = 0;
     while got < buf.len() {
@@ -120,23 +120,23 @@ pub fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<us
 
 /// One saved position.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Saved {
+pub(crate) struct Saved {
     /// Offset just past the last line counted.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// The file head when it was saved.
-    pub fingerprint: Fingerprint,
+    pub(crate) fingerprint: Fingerprint,
     /// The bytes just before `offset` (empty from a v1 file).
-    pub tail: Fingerprint,
+    pub(crate) tail: Fingerprint,
     /// A copy made by copytruncate, whose bytes were read through the file
     /// it was copied from.
-    pub copy: bool,
+    pub(crate) copy: bool,
     /// Where the file was (to find it if it was rotated while we were down).
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 /// Why the checkpoint file could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
+pub(crate) enum CheckpointError {
     /// Reading or writing failed.
     #[error("{path}: {source}")]
     Io {
@@ -168,7 +168,7 @@ pub enum CheckpointError {
 }
 
 /// Loads saved positions; a missing file is an empty map.
-pub fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointError> {
+pub(crate) fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointError> {
     let shown = || path.display().to_string();
     let text = match std::fs::read(path) {
         Ok(t) => t,
@@ -266,7 +266,7 @@ fn damaged(path: &Path, text: &str, reason: String) -> CheckpointError {
 }
 
 /// Atomically replaces the positions file with `entries`.
-pub fn save<'a>(
+pub(crate) fn save<'a>(
     path: &Path,
     entries: impl Iterator<Item = (FileId, &'a Saved)>,
 ) -> Result<(), CheckpointError> {
@@ -335,114 +335,4 @@ fn unescape(p: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trip() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("x.positions");
-        let a = Saved {
-            offset: 42,
-            fingerprint: Fingerprint::of(b"hello"),
-            tail: Fingerprint::of(b"lo"),
-            copy: true,
-            path: PathBuf::from("/var/log/odd name\nwith newline\\.log"),
-        };
-        let id = FileId { dev: 1, ino: 2 };
-        save(&p, [(id, &a)].into_iter()).unwrap();
-        let got = load(&p).unwrap();
-        assert_eq!(got.get(&id), Some(&a));
-        assert_eq!(got.len(), 1);
-    }
-
-    #[test]
-    fn v1_files_load_without_tails() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("x.positions");
-        std::fs::write(&p, format!("{HEADER_V1}\n1 2 42 5 ff /var/log/a b.log\n")).unwrap();
-        let got = load(&p).unwrap();
-        assert_eq!(
-            got.get(&FileId { dev: 1, ino: 2 }),
-            Some(&Saved {
-                offset: 42,
-                fingerprint: Fingerprint { len: 5, hash: 0xff },
-                tail: Fingerprint::default(),
-                copy: false,
-                path: PathBuf::from("/var/log/a b.log"),
-            })
-        );
-    }
-
-    #[test]
-    fn tails_are_checked_before_an_offset() {
-        let mut f = tempfile::tempfile().unwrap();
-        f.write_all(b"banner\nline 1\nline 2\n").unwrap();
-        assert!(Fingerprint::of(b"line 1\n").ends_at(&f, 14));
-        assert!(!Fingerprint::of(b"line 2\n").ends_at(&f, 14));
-        assert!(Fingerprint::default().ends_at(&f, 0));
-        assert!(
-            !Fingerprint::of(b"xbanner\n").ends_at(&f, 7),
-            "before the start"
-        );
-        assert!(
-            !Fingerprint::of(b"line 2\nmore").ends_at(&f, 25),
-            "past the end"
-        );
-    }
-
-    #[test]
-    fn a_file_cut_at_a_line_boundary_is_reported_with_its_entries() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("x.positions");
-        let saved = |n: u64| Saved {
-            offset: n,
-            fingerprint: Fingerprint::of(b"x"),
-            tail: Fingerprint::of(b"y"),
-            copy: n == 2,
-            path: PathBuf::from(format!("/l/{n}.log")),
-        };
-        let (a, b) = (saved(1), saved(2));
-        let ids = [FileId { dev: 1, ino: 1 }, FileId { dev: 1, ino: 2 }];
-        save(&p, [(ids[0], &a), (ids[1], &b)].into_iter()).unwrap();
-        assert_eq!(load(&p).unwrap().len(), 2);
-        let text = std::fs::read_to_string(&p).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 4);
-        assert!(lines[3].starts_with("# end 2 "), "{text}");
-        for keep in 1..4 {
-            let cut = lines[..keep].join("\n") + "\n";
-            std::fs::write(&p, &cut).unwrap();
-            match load(&p) {
-                Err(CheckpointError::Damaged { lost, .. }) => {
-                    let want: Vec<PathBuf> = [&a, &b][..keep - 1]
-                        .iter()
-                        .map(|s| s.path.clone())
-                        .collect();
-                    assert_eq!(lost, want, "{cut}");
-                }
-                other => panic!("{cut}: {other:?}"),
-            }
-        }
-        // An entry changed in place fails the checksum too.
-        std::fs::write(&p, text.replacen(" 2 1 ", " 2 7 ", 1)).unwrap();
-        assert!(matches!(load(&p), Err(CheckpointError::Damaged { .. })));
-    }
-
-    #[test]
-    fn missing_is_empty_and_corrupt_is_reported() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("x.positions");
-        assert!(load(&p).unwrap().is_empty());
-        std::fs::write(&p, "garbage\n").unwrap();
-        assert_eq!(
-            load(&p).unwrap_err().to_string(),
-            format!("{}:1: corrupt positions file: missing header", p.display())
-        );
-        std::fs::write(&p, format!("{HEADER_V1}\n1 2 x 3 4 /a\n")).unwrap();
-        assert_eq!(
-            load(&p).unwrap_err().to_string(),
-            format!("{}:2: corrupt positions file: bad number", p.display())
-        );
-    }
-}
+mod tests;

@@ -1,4 +1,5 @@
-//! Expanding path globs into files, and the directories to watch for them.
+//! Expanding path globs into files, and the directories to watch for them:
+//! for followed logs and for file_sd service files alike.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -10,27 +11,27 @@ fn has_magic(component: &str) -> bool {
 
 /// What a set of globs currently matches.
 #[derive(Debug, Default)]
-pub struct Found {
+pub(crate) struct Found {
     /// Matching paths (not yet checked to be regular files).
-    pub files: BTreeSet<PathBuf>,
+    pub(crate) files: BTreeSet<PathBuf>,
     /// Directories in which the last component was looked up: watching
     /// them shows files that appear, move or vanish.
-    pub dirs: BTreeSet<PathBuf>,
+    pub(crate) dirs: BTreeSet<PathBuf>,
     /// Directories that exist but could not be listed (e.g. `EMFILE`):
     /// what they hold is unknown, not gone.
-    pub failed: Vec<(PathBuf, std::io::Error)>,
+    pub(crate) failed: Vec<(PathBuf, std::io::Error)>,
 }
 
 impl Found {
     /// Whether `path` may be missing from `files` only because a listing failed.
-    pub fn unknown(&self, path: &Path) -> bool {
+    pub(crate) fn unknown(&self, path: &Path) -> bool {
         self.failed.iter().any(|(d, _)| path.starts_with(d))
     }
 }
 
 /// Expands absolute glob `patterns` one path component at a time, skipping
 /// paths that match `exclude`.
-pub fn expand(patterns: &[String], exclude: &globset::GlobSet) -> Found {
+pub(crate) fn expand(patterns: &[String], exclude: &globset::GlobSet) -> Found {
     let mut found = Found::default();
     for pattern in patterns {
         expand_one(pattern, exclude, &mut found);

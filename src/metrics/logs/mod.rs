@@ -9,28 +9,14 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::logs::config::{LogSource, Pattern};
-use crate::logs::matcher::LevelCounts;
+use crate::config::logs::LogSource;
+use crate::logs::{LabelValues, LevelCounts, LogObserver};
+use pattern::{Created, PatternMetrics, OVERFLOW_VALUE};
 
-/// Label value of the series that takes matches past a pattern's cap.
-pub const OVERFLOW_VALUE: &str = "__overflow__";
-
-/// Bytes of the length before each label value in a series key.
-const LEN_BYTES: usize = std::mem::size_of::<usize>();
+mod pattern;
 
 /// Label sets vary per log (optional `microservice`, pattern captures).
 type Labels = Vec<(String, String)>;
-
-/// The label sets one pattern created, kept across follower restarts: the
-/// cap then holds over reloads, and the series go when the log or the
-/// pattern does.
-#[derive(Debug, Default)]
-struct Created {
-    /// Series key (see [`PatternMetrics::matched`]) to its labels.
-    sets: HashMap<Vec<u8>, Labels>,
-    /// The pattern was removed: no new series.
-    closed: bool,
-}
 
 /// A pattern's series labels (with `pattern`) and its capture label names.
 type PatternKey = (Labels, Vec<String>);
@@ -249,7 +235,8 @@ fn base_labels(source: &LogSource) -> Labels {
     base
 }
 
-/// Handles on one log's series; owned by its follower thread.
+/// Handles on one log's series; owned by its follower thread. `pub` only
+/// because `Metrics::log` is.
 #[derive(Debug)]
 pub struct LogMetrics {
     error: Counter,
@@ -268,12 +255,28 @@ pub struct LogMetrics {
     watch_errors: Counter,
     unwatched: Gauge,
     /// One per configured pattern, in config order.
-    pub patterns: Vec<PatternMetrics>,
+    patterns: Vec<PatternMetrics>,
 }
 
 impl LogMetrics {
-    /// A block of lines was classified.
-    pub fn lines(&self, c: LevelCounts) {
+    /// The error and warning counters, for the status page's recent window.
+    pub(crate) fn level_counters(&self) -> (Counter, Counter) {
+        (self.error.clone(), self.warning.clone())
+    }
+
+    /// The gauge of unwatched directories, for the status page.
+    pub(crate) fn unwatched_gauge(&self) -> Gauge {
+        self.unwatched.clone()
+    }
+}
+
+/// Gauges hold counts as `i64`; no count comes near its end.
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl LogObserver for LogMetrics {
+    fn lines(&self, c: LevelCounts) {
         if c.error > 0 {
             self.error.inc_by(c.error);
         }
@@ -286,204 +289,58 @@ impl LogMetrics {
         }
     }
 
-    /// The error and warning counters, for the status page's recent window.
-    pub fn level_counters(&self) -> (Counter, Counter) {
-        (self.error.clone(), self.warning.clone())
+    fn matched(&mut self, pattern: usize, values: LabelValues<'_>) {
+        if let Some(p) = self.patterns.get_mut(pattern) {
+            p.matched(values);
+        }
     }
 
-    /// `n` bytes were read.
-    pub fn read(&self, n: u64) {
+    fn read(&self, n: u64) {
         self.bytes.inc_by(n);
     }
 
-    /// The number of followed files is now `n`.
-    pub fn files_followed(&self, n: usize) {
-        self.files.set(i64::try_from(n).unwrap_or(i64::MAX));
+    fn files_followed(&self, n: usize) {
+        self.files.set(count(n));
     }
 
-    /// A followed file was renamed away, deleted or replaced.
-    pub fn rotated(&self) {
+    fn rotated(&self) {
         self.rotations.inc();
     }
 
-    /// A followed file was truncated or rewritten.
-    pub fn truncated(&self) {
+    fn truncated(&self) {
         self.truncations.inc();
     }
 
-    /// Opening or reading a file failed.
-    pub fn read_failed(&self) {
+    fn read_failed(&self) {
         self.read_errors.inc();
     }
 
-    /// A line exceeded `max_line_bytes`.
-    pub fn long_line(&self) {
+    fn long_line(&self) {
         self.long_lines.inc();
     }
 
-    /// Bytes not read yet, summed over the files.
-    pub fn lag(&self, bytes: u64) {
+    fn lag(&self, bytes: u64) {
         self.lag.set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
-    /// Loading or saving positions failed.
-    pub fn checkpoint_failed(&self) {
+    fn checkpoint_failed(&self) {
         self.checkpoint_errors.inc();
     }
 
-    /// Listing a directory failed.
-    pub fn discovery_failed(&self) {
+    fn discovery_failed(&self) {
         self.discovery_errors.inc();
     }
 
-    /// `n` matching files are not followed for lack of descriptors.
-    pub fn files_skipped(&self, n: usize) {
-        self.skipped.set(i64::try_from(n).unwrap_or(i64::MAX));
+    fn files_skipped(&self, n: usize) {
+        self.skipped.set(count(n));
     }
 
-    /// Adding an inotify watch failed.
-    pub fn watch_failed(&self) {
+    fn watch_failed(&self) {
         self.watch_errors.inc();
     }
 
-    /// `n` directories are polled without an inotify watch.
-    pub fn unwatched(&self, n: usize) {
-        self.unwatched.set(i64::try_from(n).unwrap_or(i64::MAX));
-    }
-
-    /// The gauge of unwatched directories, for the status page.
-    pub fn unwatched_gauge(&self) -> Gauge {
-        self.unwatched.clone()
-    }
-}
-
-/// Counters of one pattern, keyed by the captured label values.
-#[derive(Debug)]
-pub struct PatternMetrics {
-    family: Family<Labels, Counter>,
-    base: Labels,
-    names: Vec<String>,
-    /// Capture group index of each label.
-    groups: Vec<usize>,
-    max: usize,
-    /// Label values, each prefixed by its length: any byte may occur in a
-    /// value (`(?-u)` patterns), so no separator is safe. A cache of
-    /// `created`, which holds the cap.
-    series: HashMap<Vec<u8>, Counter>,
-    created: Arc<Mutex<Created>>,
-    key: Vec<u8>,
-    unlabelled: Option<Counter>,
-    overflow: Counter,
-    overflow_series: Option<Counter>,
-}
-
-impl PatternMetrics {
-    fn new(
-        p: &Pattern,
-        family: Family<Labels, Counter>,
-        base: Labels,
-        overflow: Counter,
-        created: Arc<Mutex<Created>>,
-    ) -> Self {
-        // Pairs, so a key always holds one value per name.
-        let (names, groups) = p
-            .labels
-            .iter()
-            .filter_map(|l| {
-                let g = p
-                    .regex
-                    .capture_names()
-                    .position(|n| n == Some(l.as_str()))?;
-                Some((l.clone(), g))
-            })
-            .unzip();
-        // Without labels the one series exists from the start.
-        let unlabelled = p
-            .labels
-            .is_empty()
-            .then(|| family.get_or_create_owned(&base));
-        PatternMetrics {
-            family,
-            base,
-            names,
-            groups,
-            max: p.max_series,
-            series: HashMap::new(),
-            created,
-            key: Vec::with_capacity(64),
-            unlabelled,
-            overflow,
-            overflow_series: None,
-        }
-    }
-
-    /// A line matched; `locs` are the capture offsets into `hay`.
-    pub fn matched(&mut self, hay: &[u8], locs: &regex::bytes::CaptureLocations) {
-        if let Some(c) = &self.unlabelled {
-            c.inc();
-            return;
-        }
-        self.key.clear();
-        for &g in &self.groups {
-            let value = locs.get(g).map_or(&[][..], |(s, e)| &hay[s..e]);
-            self.key.extend_from_slice(&value.len().to_le_bytes());
-            self.key.extend_from_slice(value);
-        }
-        if let Some(c) = self.series.get(self.key.as_slice()) {
-            c.inc();
-            return;
-        }
-        let mut created = lock(&self.created);
-        if created.closed {
-            return;
-        }
-        let labels = match created.sets.get(self.key.as_slice()) {
-            Some(l) => l.clone(),
-            None if created.sets.len() >= self.max => {
-                drop(created);
-                self.overflowed();
-                return;
-            }
-            None => {
-                let l = self.labels();
-                created.sets.insert(self.key.clone(), l.clone());
-                l
-            }
-        };
-        drop(created);
-        let c = self.family.get_or_create_owned(&labels);
-        c.inc();
-        self.series.insert(self.key.clone(), c);
-    }
-
-    /// A match past the cap.
-    fn overflowed(&mut self) {
-        self.overflow.inc();
-        let series = self.overflow_series.get_or_insert_with(|| {
-            let mut l = self.base.clone();
-            l.extend(
-                self.names
-                    .iter()
-                    .map(|n| (n.clone(), OVERFLOW_VALUE.to_string())),
-            );
-            self.family.get_or_create_owned(&l)
-        });
-        series.inc();
-    }
-
-    /// The labels of the series of `self.key`.
-    fn labels(&self) -> Labels {
-        let mut labels = self.base.clone();
-        let mut rest = self.key.as_slice();
-        for name in &self.names {
-            let (len, tail) = rest.split_at(LEN_BYTES);
-            let mut n = [0u8; LEN_BYTES];
-            n.copy_from_slice(len);
-            let (value, tail) = tail.split_at(usize::from_le_bytes(n));
-            labels.push((name.clone(), String::from_utf8_lossy(value).into_owned()));
-            rest = tail;
-        }
-        labels
+    fn unwatched(&self, n: usize) {
+        self.unwatched.set(count(n));
     }
 }
 

@@ -8,29 +8,29 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use memchr::{memchr, memrchr};
 
-use super::config::Levels;
+use crate::config::logs::{Levels, Pattern};
 
 /// Lines counted per level in one block.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct LevelCounts {
+pub(crate) struct LevelCounts {
     /// Lines in the block.
-    pub lines: u64,
+    pub(crate) lines: u64,
     /// Lines with an error token.
-    pub error: u64,
+    pub(crate) error: u64,
     /// Lines with a warning token and no error token.
-    pub warning: u64,
+    pub(crate) warning: u64,
 }
 
 impl LevelCounts {
     /// Lines with neither token.
-    pub fn other(&self) -> u64 {
+    pub(crate) fn other(&self) -> u64 {
         self.lines - self.error - self.warning
     }
 }
 
 /// Finds the level of lines: error, else warning, else other.
 #[derive(Debug, Clone)]
-pub struct LevelMatcher {
+pub(crate) struct LevelMatcher {
     error: AhoCorasick,
     warning: AhoCorasick,
     /// Start offsets of error lines in the current block (reused buffer).
@@ -39,7 +39,7 @@ pub struct LevelMatcher {
 
 impl LevelMatcher {
     /// Builds the token automatons.
-    pub fn new(levels: &Levels) -> Self {
+    pub(crate) fn new(levels: &Levels) -> Self {
         let build = |tokens: &[String]| {
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(levels.case_insensitive)
@@ -58,7 +58,7 @@ impl LevelMatcher {
 
     /// Counts the lines of `block` by level. Every `\n` ends a line; bytes
     /// after the last `\n` count as one more line (a cut long line).
-    pub fn scan(&mut self, block: &[u8]) -> LevelCounts {
+    pub(crate) fn scan(&mut self, block: &[u8]) -> LevelCounts {
         let mut counts = LevelCounts {
             lines: count_lines(block),
             ..LevelCounts::default()
@@ -99,31 +99,52 @@ impl LevelMatcher {
 
 /// Counts `\n` in `block`, plus one for a final unterminated fragment.
 /// memchr's iterator count is a SIMD population count, not a loop of finds.
-pub fn count_lines(block: &[u8]) -> u64 {
+pub(crate) fn count_lines(block: &[u8]) -> u64 {
     let newlines = memchr::memchr_iter(b'\n', block).count() as u64;
     newlines + u64::from(!block.is_empty() && block[block.len() - 1] != b'\n')
 }
 
 /// The line containing offset `at`: (start, end) where `end` is just past
 /// its `\n` (or the block end).
-pub fn line_around(block: &[u8], at: usize) -> (usize, usize) {
+pub(crate) fn line_around(block: &[u8], at: usize) -> (usize, usize) {
     let start = memrchr(b'\n', &block[..at]).map_or(0, |i| i + 1);
     let end = memchr(b'\n', &block[at..]).map_or(block.len(), |i| at + i + 1);
     (start, end)
 }
 
 /// Strips a trailing `\n` and `\r`.
-pub fn trim_eol(line: &[u8]) -> &[u8] {
+pub(crate) fn trim_eol(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// The values of a pattern's labels in one matching line, in the order of
+/// its `labels`: borrowed from the line, nothing copied.
+#[derive(Clone, Copy)]
+pub(crate) struct LabelValues<'a> {
+    hay: &'a [u8],
+    locs: &'a regex::bytes::CaptureLocations,
+    groups: &'a [usize],
+}
+
+impl<'a> LabelValues<'a> {
+    /// Each label's value; empty for a group that took no part in the match.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (hay, locs) = (self.hay, self.locs);
+        self.groups
+            .iter()
+            .map(move |&g| locs.get(g).map_or(&[][..], |(s, e)| &hay[s..e]))
+    }
 }
 
 /// A configured pattern, matched once per line whatever the blocks the
 /// lines arrive in.
 #[derive(Debug, Clone)]
-pub struct LinePattern {
+pub(crate) struct LinePattern {
     regex: regex::bytes::Regex,
     locs: regex::bytes::CaptureLocations,
+    /// Capture group index of each label, in the order of `labels`.
+    groups: Vec<usize>,
     /// Text anchors (`\A`, `\z`, `(?-m)^`, `(?-m)$`) mean the start or end
     /// of whatever haystack they are given: over a block they would see only
     /// its first or last line, so such a pattern sees each line alone.
@@ -131,9 +152,22 @@ pub struct LinePattern {
 }
 
 impl LinePattern {
-    /// Wraps `regex` (compiled in multi-line and CRLF modes).
-    pub fn new(regex: &regex::bytes::Regex) -> Self {
+    /// Wraps `pattern`'s regex (compiled in multi-line and CRLF modes).
+    pub(crate) fn new(pattern: &Pattern) -> Self {
         use regex_syntax::hir::Look;
+        let regex = &pattern.regex;
+        // Validation made every label a named group; a missing one would
+        // read as an empty value, keeping one value per label.
+        let groups = pattern
+            .labels
+            .iter()
+            .map(|l| {
+                regex
+                    .capture_names()
+                    .position(|n| n == Some(l.as_str()))
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
         let lines_alone = match regex_syntax::ParserBuilder::new()
             .multi_line(true)
             .crlf(true)
@@ -151,20 +185,23 @@ impl LinePattern {
         LinePattern {
             regex: regex.clone(),
             locs: regex.capture_locations(),
+            groups,
             lines_alone,
         }
     }
 
-    /// Calls `hit(haystack, captures)` once for each line of `block` that
-    /// the pattern matches, with the capture locations (offsets into
-    /// `haystack`) of the first match in that line. `block` is complete
-    /// lines, each ending with `\n`, or one line without it.
-    pub fn for_each_matching_line(
+    /// Calls `hit` once for each line of `block` that the pattern matches,
+    /// with the label values of the first match in that line. `block` is
+    /// complete lines, each ending with `\n`, or one line without it.
+    pub(crate) fn for_each_matching_line(
         &mut self,
         block: &[u8],
-        mut hit: impl FnMut(&[u8], &regex::bytes::CaptureLocations),
+        mut hit: impl FnMut(LabelValues<'_>),
     ) {
-        let (regex, locs) = (&self.regex, &mut self.locs);
+        let (regex, locs, groups) = (&self.regex, &mut self.locs, &self.groups[..]);
+        let mut hit = |hay: &[u8], locs: &regex::bytes::CaptureLocations| {
+            hit(LabelValues { hay, locs, groups })
+        };
         if self.lines_alone {
             for line in block.split_inclusive(|&b| b == b'\n') {
                 let line = trim_eol(line);
@@ -202,175 +239,4 @@ impl LinePattern {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn levels(error: &[&str], warning: &[&str], ci: bool) -> LevelMatcher {
-        LevelMatcher::new(&Levels {
-            error: error.iter().map(|s| s.to_string()).collect(),
-            warning: warning.iter().map(|s| s.to_string()).collect(),
-            case_insensitive: ci,
-        })
-    }
-
-    /// The article's loop, line by line: the model the scanner must equal.
-    fn model(text: &[u8], m: &Levels) -> LevelCounts {
-        let mut c = LevelCounts::default();
-        let has = |line: &[u8], toks: &[String]| {
-            toks.iter().any(|t| {
-                let (l, t) = if m.case_insensitive {
-                    (
-                        line.to_ascii_lowercase(),
-                        t.to_ascii_lowercase().into_bytes(),
-                    )
-                } else {
-                    (line.to_vec(), t.as_bytes().to_vec())
-                };
-                l.windows(t.len()).any(|w| w == t.as_slice())
-            })
-        };
-        for line in text.split_inclusive(|&b| b == b'\n') {
-            c.lines += 1;
-            if has(line, &m.error) {
-                c.error += 1;
-            } else if has(line, &m.warning) {
-                c.warning += 1;
-            }
-        }
-        c
-    }
-
-    #[test]
-    fn article_semantics() {
-        let mut m = levels(&["ERROR"], &["WARNING"], false);
-        let text = b"ok\nERROR x\nWARNING y\nERROR and WARNING\nWARNING then ERROR\nerror lower\n";
-        let c = m.scan(text);
-        assert_eq!(
-            c,
-            LevelCounts {
-                lines: 6,
-                error: 3,
-                warning: 1
-            }
-        );
-        assert_eq!(c.other(), 2);
-    }
-
-    #[test]
-    fn several_tokens_and_case() {
-        let mut m = levels(&["ERROR", "FATAL"], &["WARN"], true);
-        let c = m.scan(b"fatal: x\nWarn y\nWARNING z\nerror\nnothing\n");
-        assert_eq!(
-            c,
-            LevelCounts {
-                lines: 5,
-                error: 2,
-                warning: 2
-            }
-        );
-    }
-
-    #[test]
-    fn many_hits_on_one_line_count_once() {
-        let mut m = levels(&["ERROR"], &["WARNING"], false);
-        let c = m.scan(b"ERROR ERROR ERROR WARNING WARNING\nWARNING WARNING\n");
-        assert_eq!(
-            c,
-            LevelCounts {
-                lines: 2,
-                error: 1,
-                warning: 1
-            }
-        );
-    }
-
-    #[test]
-    fn unterminated_fragment_is_one_line() {
-        let mut m = levels(&["ERROR"], &["WARNING"], false);
-        assert_eq!(
-            m.scan(b"x ERROR"),
-            LevelCounts {
-                lines: 1,
-                error: 1,
-                warning: 0
-            }
-        );
-        assert_eq!(m.scan(b""), LevelCounts::default());
-    }
-
-    #[test]
-    fn randomized_against_model() {
-        // xorshift: deterministic, no extra crate.
-        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
-        let words: [&[u8]; 9] = [
-            b"ERROR", b"WARNING", b"error", b"ERR", b"WARN", b"x", b" ", b"\n", b"\r\n",
-        ];
-        for ci in [false, true] {
-            let cfg = Levels {
-                error: vec!["ERROR".into(), "FATAL".into()],
-                warning: vec!["WARNING".into()],
-                case_insensitive: ci,
-            };
-            let mut m = LevelMatcher::new(&cfg);
-            for _ in 0..500 {
-                let mut text = Vec::new();
-                for _ in 0..(next() % 60) {
-                    text.extend_from_slice(words[(next() % words.len() as u64) as usize]);
-                }
-                text.push(b'\n');
-                assert_eq!(
-                    m.scan(&text),
-                    model(&text, &cfg),
-                    "{:?}",
-                    String::from_utf8_lossy(&text)
-                );
-            }
-        }
-    }
-
-    /// Compiled like a configured pattern.
-    fn pattern(p: &str) -> regex::bytes::Regex {
-        regex::bytes::RegexBuilder::new(p)
-            .multi_line(true)
-            .crlf(true)
-            .build()
-            .unwrap()
-    }
-
-    #[test]
-    fn matching_lines_once_each_with_captures() {
-        let re = pattern(r"user=(?P<user>\w+)");
-        let mut p = LinePattern::new(&re);
-        let mut got = Vec::new();
-        let block = b"user=a user=b\nnothing\nuser=c\r\nuser=\nuser=d";
-        p.for_each_matching_line(block, |hay, l| {
-            let (s, e) = l.get(1).unwrap();
-            got.push(String::from_utf8_lossy(&hay[s..e]).into_owned());
-        });
-        assert_eq!(got, ["a", "c", "d"]);
-    }
-
-    #[test]
-    fn matches_never_span_lines() {
-        let re = pattern(r"a\s+b");
-        let mut p = LinePattern::new(&re);
-        let mut n = 0;
-        p.for_each_matching_line(b"a\nb\na  b\n", |_, _| n += 1);
-        assert_eq!(n, 1);
-    }
-
-    #[test]
-    fn anchors_are_per_line() {
-        let re = pattern(r"^ERROR$");
-        let mut p = LinePattern::new(&re);
-        let mut n = 0;
-        p.for_each_matching_line(b"x\nERROR\r\nERROR x\nERROR\n", |_, _| n += 1);
-        assert_eq!(n, 2);
-    }
-}
+mod tests;

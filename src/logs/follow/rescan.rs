@@ -1,0 +1,268 @@
+//! Finding the files of the log (globs, inotify watches, opening new
+//! files at their start position) and saving their positions.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::Instant;
+
+use super::file::{unlinked, LineState, Tracked};
+use super::Follower;
+use crate::config::logs::StartAt;
+use crate::logs::checkpoint::{self, FileId, Fingerprint, Saved};
+use crate::logs::open::open_regular;
+use crate::logs::LogObserver;
+
+impl<O: LogObserver> Follower<O> {
+    pub(super) fn load_checkpoint(&mut self) {
+        let Some(path) = &self.checkpoint else { return };
+        match checkpoint::load(path) {
+            Ok(saved) => {
+                // We ran before: files without a position appeared while we
+                // were down, and their lines count.
+                self.resumed = path.exists();
+                self.saved = saved;
+            }
+            Err(e) => {
+                tracing::warn!(log = %self.source.name, error = %e, "ignoring unusable positions file");
+                self.scanner.observer.checkpoint_failed();
+                self.damaged = matches!(e, checkpoint::CheckpointError::Damaged { .. });
+            }
+        }
+    }
+
+    pub(super) fn save(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        let Some(path) = &self.checkpoint else { return };
+        let entries: Vec<(FileId, Saved)> = self
+            .files
+            .iter()
+            // A deleted file can never be found again, and its inode may be
+            // given to a new file (a copy made while we are down), which
+            // would then inherit the dead file's position.
+            .filter(|t| t.detached.is_none() || !unlinked(&t.file))
+            .map(|t| {
+                (
+                    t.id,
+                    Saved {
+                        offset: t.line_start,
+                        fingerprint: t.fingerprint,
+                        tail: t.tail,
+                        copy: t.copy,
+                        path: t.path.clone(),
+                    },
+                )
+            })
+            .collect();
+        match checkpoint::save(path, entries.iter().map(|(id, s)| (*id, s))) {
+            Ok(()) => self.dirty = false,
+            Err(e) => {
+                tracing::warn!(log = %self.source.name, error = %e, "cannot save positions; will retry");
+                self.scanner.observer.checkpoint_failed();
+            }
+        }
+    }
+
+    /// Matches the globs against the filesystem: new files are opened,
+    /// files no longer reachable by any path are marked detached.
+    pub(super) fn rescan(&mut self, watcher: Option<&mut notify::RecommendedWatcher>) {
+        let found = crate::fsglob::expand(&self.source.paths, &self.source.exclude);
+        // inotify drops the watch of a deleted directory: forget it, so it
+        // is watched again when it comes back.
+        let name = &self.source.name;
+        self.watched.retain(|d| {
+            let there = d.is_dir();
+            if !there {
+                tracing::warn!(log = %name, dir = %d.display(), "log directory vanished; waiting for it to come back");
+            }
+            there
+        });
+        if let Some(w) = watcher {
+            use notify::Watcher;
+            for dir in &found.dirs {
+                if self.watched.contains(dir) {
+                    continue;
+                }
+                match w.watch(dir, notify::RecursiveMode::NonRecursive) {
+                    Ok(()) => {
+                        self.watched.insert(dir.clone());
+                        if self.unwatchable.remove(dir) {
+                            tracing::info!(log = %self.source.name, dir = %dir.display(), "watching log directory with inotify again");
+                        }
+                    }
+                    // Not there (yet): nothing to watch, nothing failed.
+                    Err(_) if !dir.is_dir() => {}
+                    Err(e) => {
+                        if self.unwatchable.insert(dir.clone()) {
+                            self.scanner.observer.watch_failed();
+                            tracing::warn!(log = %self.source.name, dir = %dir.display(), error = %e, poll_interval = ?self.source.poll_interval, "cannot watch log directory with inotify (fs.inotify.max_user_watches?); polling it instead");
+                        }
+                    }
+                }
+            }
+            self.unwatchable.retain(|d| found.dirs.contains(d));
+            self.scanner.observer.unwatched(self.unwatchable.len());
+        }
+        if let Some(r) = &mut self.renames {
+            for dir in &found.dirs {
+                // Best effort: the inotify watch above is what is reported.
+                let _ = r.watch(dir);
+            }
+        }
+        for (dir, e) in &found.failed {
+            self.scanner.observer.discovery_failed();
+            if self.unlistable.insert(dir.clone()) {
+                tracing::warn!(log = %self.source.name, dir = %dir.display(), error = %e, "cannot list log directory; keeping its files and retrying");
+            }
+        }
+        self.unlistable.retain(|d| {
+            let failing = found.failed.iter().any(|(f, _)| f == d);
+            if !failing {
+                tracing::info!(log = %name, dir = %d.display(), "log directory listable again");
+            }
+            failing
+        });
+        self.skipped = 0;
+        // By identity: a linear search per path made a rescan O(files²).
+        let index: HashMap<FileId, usize> = self
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, i))
+            .collect();
+        let mut seen = HashSet::new();
+        // Paths whose stat failed: what they lead to is unknown, not gone.
+        let mut unknown = HashSet::new();
+        for path in &found.files {
+            let meta = match std::fs::metadata(path) {
+                Ok(m) if m.is_file() => m,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    self.unreadable(path, &e);
+                    unknown.insert(path);
+                    continue;
+                }
+            };
+            let id = FileId::of(&meta);
+            if let Some(&i) = index.get(&id) {
+                let t = &mut self.files[i];
+                if t.path != *path {
+                    t.path = path.clone();
+                    self.dirty = true;
+                }
+                t.detached = None;
+                seen.insert(id);
+                continue;
+            }
+            if let Some(id) = self.open(path) {
+                seen.insert(id);
+            }
+        }
+        for t in &mut self.files {
+            if t.detached.is_none()
+                && !seen.contains(&t.id)
+                && !unknown.contains(&t.path)
+                && !found.unknown(&t.path)
+            {
+                t.detached = Some(Instant::now());
+                self.scanner.observer.rotated();
+                tracing::info!(log = %self.source.name, path = %t.path.display(), "file rotated or removed; reading it to its end");
+            }
+        }
+        self.scanner.observer.files_followed(self.files.len());
+        self.scanner.observer.files_skipped(self.skipped);
+        self.globbed = found.files;
+    }
+
+    /// A matching file not followed for lack of descriptors: said once per
+    /// path, counted in a gauge until it is followed.
+    pub(super) fn skip(&mut self, path: &Path, why: &str) {
+        self.skipped += 1;
+        if self.limited.insert(path.to_path_buf()) {
+            tracing::warn!(log = %self.source.name, path = %path.display(), reason = why, limit = crate::fdlimit::files_budget(), "not following file: open-file limit reached; raise LimitNOFILE");
+        }
+    }
+
+    pub(super) fn unreadable(&mut self, path: &Path, e: &std::io::Error) {
+        self.scanner.observer.read_failed();
+        if self.unreadable.insert(path.to_path_buf()) {
+            tracing::warn!(log = %self.source.name, path = %path.display(), error = %e, "cannot open log file; will retry");
+        }
+    }
+
+    /// Starts following the file at `path`; returns its identity.
+    pub(super) fn open(&mut self, path: &Path) -> Option<FileId> {
+        let Some(fd) = crate::fdlimit::Permit::acquire() else {
+            self.skip(path, "open-file budget used up");
+            return None;
+        };
+        let (file, meta) = match open_regular(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                    self.skip(path, "too many open files");
+                }
+                self.unreadable(path, &e);
+                return None;
+            }
+        };
+        if self.unreadable.remove(path) | self.limited.remove(path) {
+            tracing::info!(log = %self.source.name, path = %path.display(), "log file readable again");
+        }
+        let id = FileId::of(&meta);
+        if self.files.iter().any(|t| t.id == id) {
+            return Some(id);
+        }
+        let size = meta.len();
+        let head = Fingerprint::read(&file, Fingerprint::MAX_LEN).ok()?;
+        let mut t = Tracked::new(id, path.to_path_buf(), file, head, Some(fd));
+        if let Some(s) = self.saved.remove(&id) {
+            let same = Fingerprint::read(&t.file, s.fingerprint.len).ok() == Some(s.fingerprint);
+            if s.copy {
+                // Rewritten or not, its bytes are the original's.
+                t.copy = true;
+                t.resume_at(size);
+            } else if same && size >= s.offset && s.tail.ends_at(&t.file, s.offset) {
+                t.resume_at(s.offset);
+                // Followed before the stop: maybe renamed since, never a copy
+                // (identical lines make it look like one of the live file).
+                self.rotated_away(id);
+            } else {
+                self.scanner.observer.truncated();
+                tracing::info!(log = %self.source.name, path = %path.display(), "file truncated or replaced while stopped; reading from its start");
+                // copytruncate while stopped: the rest may be in the copy.
+                if let Some((copy_path, file, copy_id)) =
+                    self.find_copy(path, s.fingerprint, s.offset, s.tail)
+                {
+                    let mut c = Tracked::new(
+                        copy_id,
+                        copy_path,
+                        file,
+                        s.fingerprint,
+                        crate::fdlimit::Permit::acquire(),
+                    );
+                    c.resume_at(s.offset);
+                    self.read_copy(c);
+                }
+            }
+        } else if !self.started && !self.resumed && self.source.start_at == StartAt::End && size > 0
+        {
+            t.resume_at(size);
+            let mut last = [0u8; 1];
+            if t.file.read_at(&mut last, size - 1).ok() == Some(1) && last[0] != b'\n' {
+                t.state = LineState::Skip;
+            }
+        }
+        if self.damaged && !self.started {
+            tracing::warn!(log = %self.source.name, path = %path.display(), start_at = ?self.source.start_at, "position lost with the damaged positions file; start_at applies");
+        }
+        tracing::debug!(log = %self.source.name, path = %path.display(), offset = t.pos, "following file");
+        self.files.push(t);
+        self.dirty = true;
+        Some(id)
+    }
+}

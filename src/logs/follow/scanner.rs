@@ -1,0 +1,147 @@
+//! Line assembly: bytes read from a file become blocks of complete lines
+//! (and cut long lines) for the matchers, whatever the read boundaries.
+
+use std::os::unix::fs::FileExt;
+
+use memchr::{memchr, memchr_iter, memrchr};
+
+use super::file::{LineState, Tracked};
+use super::READ_BUDGET;
+use crate::logs::matcher::{LevelMatcher, LinePattern};
+use crate::logs::LogObserver;
+
+/// Counting state shared by every file of the log.
+pub(super) struct Scanner<O> {
+    pub(super) observer: O,
+    pub(super) levels: LevelMatcher,
+    pub(super) patterns: Vec<LinePattern>,
+    pub(super) max_line_bytes: usize,
+    pub(super) buf: Vec<u8>,
+    /// Bytes read since start (to tell a busy cycle from an idle one).
+    pub(super) bytes_read: u64,
+}
+
+impl<O: LogObserver> Scanner<O> {
+    /// Counts a block of complete lines (each ends with `\n`).
+    fn block(&mut self, b: &[u8]) {
+        if b.len() <= self.max_line_bytes + 1 {
+            self.scan(b);
+            return;
+        }
+        // A line may be too long: cut such lines, keep the rest in runs.
+        let (mut run, mut start) = (0, 0);
+        for nl in memchr_iter(b'\n', b) {
+            if nl - start > self.max_line_bytes {
+                self.scan(&b[run..start]);
+                self.scan(&b[start..start + self.max_line_bytes]);
+                self.observer.long_line();
+                run = nl + 1;
+            }
+            start = nl + 1;
+        }
+        self.scan(&b[run..]);
+    }
+
+    /// Classifies and matches `b`: complete lines, or one cut line.
+    fn scan(&mut self, b: &[u8]) {
+        if b.is_empty() {
+            return;
+        }
+        self.observer.lines(self.levels.scan(b));
+        let observer = &mut self.observer;
+        for (i, p) in self.patterns.iter_mut().enumerate() {
+            p.for_each_matching_line(b, |values| observer.matched(i, values));
+        }
+    }
+
+    /// Feeds bytes read at the end of `t`.
+    pub(super) fn feed(&mut self, t: &mut Tracked, data: &[u8]) {
+        let line_end = memrchr(b'\n', data);
+        if let Some(j) = line_end {
+            t.line_start = t.pos + j as u64 + 1;
+        }
+        t.remember(data, line_end);
+        t.pos += data.len() as u64;
+        let mut rest = data;
+        if !t.pending.is_empty() || t.state != LineState::Normal {
+            let Some(i) = memchr(b'\n', rest) else {
+                self.append(t, rest);
+                return;
+            };
+            self.append(t, &rest[..i]);
+            self.finish_line(t);
+            rest = &rest[i + 1..];
+        }
+        match memrchr(b'\n', rest) {
+            Some(j) => {
+                self.block(&rest[..=j]);
+                self.append(t, &rest[j + 1..]);
+            }
+            None => self.append(t, rest),
+        }
+    }
+
+    /// Adds bytes of the current line, within `max_line_bytes`.
+    fn append(&mut self, t: &mut Tracked, bytes: &[u8]) {
+        if t.state != LineState::Normal || bytes.is_empty() {
+            return;
+        }
+        let room = self.max_line_bytes - t.pending.len();
+        if bytes.len() > room {
+            t.pending.extend_from_slice(&bytes[..room]);
+            t.state = LineState::Overlong;
+        } else {
+            t.pending.extend_from_slice(bytes);
+        }
+    }
+
+    /// Counts the current line (its `\n` arrived, or the file is let go).
+    pub(super) fn finish_line(&mut self, t: &mut Tracked) {
+        match t.state {
+            LineState::Skip => {}
+            LineState::Overlong => {
+                let line = std::mem::take(&mut t.pending);
+                self.scan(&line);
+                self.observer.long_line();
+                t.pending = line;
+            }
+            LineState::Normal if !t.pending.is_empty() => {
+                let line = std::mem::take(&mut t.pending);
+                self.scan(&line);
+                t.pending = line;
+            }
+            LineState::Normal => {}
+        }
+        t.pending.clear();
+        t.state = LineState::Normal;
+    }
+
+    /// Reads `t` from its position to EOF (within the budget); returns the
+    /// bytes read.
+    pub(super) fn drain(&mut self, t: &mut Tracked) -> std::io::Result<u64> {
+        let mut total = 0;
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = loop {
+            if total >= READ_BUDGET {
+                break Ok(total);
+            }
+            match t.file.read_at(&mut buf, t.pos) {
+                Ok(0) => break Ok(total),
+                // Truncated and rewritten while we read (copytruncate under a
+                // busy writer): these bytes may be the new content. Drop
+                // them; the truncation check reads the old ones from the copy.
+                Ok(_) if !t.intact() => break Ok(total),
+                Ok(n) => {
+                    total += n as u64;
+                    self.bytes_read += n as u64;
+                    self.observer.read(n as u64);
+                    self.feed(t, &buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.buf = buf;
+        result
+    }
+}

@@ -1,0 +1,175 @@
+use super::*;
+
+fn levels(error: &[&str], warning: &[&str], ci: bool) -> LevelMatcher {
+    LevelMatcher::new(&Levels {
+        error: error.iter().map(|s| s.to_string()).collect(),
+        warning: warning.iter().map(|s| s.to_string()).collect(),
+        case_insensitive: ci,
+    })
+}
+
+/// The article's loop, line by line: the model the scanner must equal.
+fn model(text: &[u8], m: &Levels) -> LevelCounts {
+    let mut c = LevelCounts::default();
+    let has = |line: &[u8], toks: &[String]| {
+        toks.iter().any(|t| {
+            let (l, t) = if m.case_insensitive {
+                (
+                    line.to_ascii_lowercase(),
+                    t.to_ascii_lowercase().into_bytes(),
+                )
+            } else {
+                (line.to_vec(), t.as_bytes().to_vec())
+            };
+            l.windows(t.len()).any(|w| w == t.as_slice())
+        })
+    };
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        c.lines += 1;
+        if has(line, &m.error) {
+            c.error += 1;
+        } else if has(line, &m.warning) {
+            c.warning += 1;
+        }
+    }
+    c
+}
+
+#[test]
+fn article_semantics() {
+    let mut m = levels(&["ERROR"], &["WARNING"], false);
+    let text = b"ok\nERROR x\nWARNING y\nERROR and WARNING\nWARNING then ERROR\nerror lower\n";
+    let c = m.scan(text);
+    assert_eq!(
+        c,
+        LevelCounts {
+            lines: 6,
+            error: 3,
+            warning: 1
+        }
+    );
+    assert_eq!(c.other(), 2);
+}
+
+#[test]
+fn several_tokens_and_case() {
+    let mut m = levels(&["ERROR", "FATAL"], &["WARN"], true);
+    let c = m.scan(b"fatal: x\nWarn y\nWARNING z\nerror\nnothing\n");
+    assert_eq!(
+        c,
+        LevelCounts {
+            lines: 5,
+            error: 2,
+            warning: 2
+        }
+    );
+}
+
+#[test]
+fn many_hits_on_one_line_count_once() {
+    let mut m = levels(&["ERROR"], &["WARNING"], false);
+    let c = m.scan(b"ERROR ERROR ERROR WARNING WARNING\nWARNING WARNING\n");
+    assert_eq!(
+        c,
+        LevelCounts {
+            lines: 2,
+            error: 1,
+            warning: 1
+        }
+    );
+}
+
+#[test]
+fn unterminated_fragment_is_one_line() {
+    let mut m = levels(&["ERROR"], &["WARNING"], false);
+    assert_eq!(
+        m.scan(b"x ERROR"),
+        LevelCounts {
+            lines: 1,
+            error: 1,
+            warning: 0
+        }
+    );
+    assert_eq!(m.scan(b""), LevelCounts::default());
+}
+
+#[test]
+fn randomized_against_model() {
+    // xorshift: deterministic, no extra crate.
+    let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let words: [&[u8]; 9] = [
+        b"ERROR", b"WARNING", b"error", b"ERR", b"WARN", b"x", b" ", b"\n", b"\r\n",
+    ];
+    for ci in [false, true] {
+        let cfg = Levels {
+            error: vec!["ERROR".into(), "FATAL".into()],
+            warning: vec!["WARNING".into()],
+            case_insensitive: ci,
+        };
+        let mut m = LevelMatcher::new(&cfg);
+        for _ in 0..500 {
+            let mut text = Vec::new();
+            for _ in 0..(next() % 60) {
+                text.extend_from_slice(words[(next() % words.len() as u64) as usize]);
+            }
+            text.push(b'\n');
+            assert_eq!(
+                m.scan(&text),
+                model(&text, &cfg),
+                "{:?}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+    }
+}
+
+/// Compiled like a configured pattern.
+fn pattern(p: &str, labels: &[&str]) -> Pattern {
+    Pattern {
+        name: "p".into(),
+        regex: regex::bytes::RegexBuilder::new(p)
+            .multi_line(true)
+            .crlf(true)
+            .build()
+            .unwrap(),
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+        max_series: 10,
+    }
+}
+
+#[test]
+fn matching_lines_once_each_with_captures() {
+    let mut p = LinePattern::new(&pattern(r"(?P<x>x)?user=(?P<user>\w+)", &["user", "x"]));
+    let mut got = Vec::new();
+    let block = b"user=a user=b\nnothing\nuser=c\r\nuser=\nxuser=d";
+    p.for_each_matching_line(block, |v| {
+        let v: Vec<String> = v
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into())
+            .collect();
+        got.push(v.join(","));
+    });
+    assert_eq!(got, ["a,", "c,", "d,x"]);
+}
+
+#[test]
+fn matches_never_span_lines() {
+    let mut p = LinePattern::new(&pattern(r"a\s+b", &[]));
+    let mut n = 0;
+    p.for_each_matching_line(b"a\nb\na  b\n", |_| n += 1);
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn anchors_are_per_line() {
+    let mut p = LinePattern::new(&pattern(r"^ERROR$", &[]));
+    let mut n = 0;
+    p.for_each_matching_line(b"x\nERROR\r\nERROR x\nERROR\n", |_| n += 1);
+    assert_eq!(n, 2);
+}

@@ -1,0 +1,144 @@
+//! One pattern's series, keyed by the captured label values, with the
+//! cap on how many label sets it may create.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use super::{lock, Labels};
+use crate::config::logs::Pattern;
+use crate::logs::LabelValues;
+
+/// Label value of the series that takes matches past a pattern's cap.
+pub(super) const OVERFLOW_VALUE: &str = "__overflow__";
+
+/// Bytes of the length before each label value in a series key.
+const LEN_BYTES: usize = std::mem::size_of::<usize>();
+
+/// The label sets one pattern created, kept across follower restarts: the
+/// cap then holds over reloads, and the series go when the log or the
+/// pattern does.
+#[derive(Debug, Default)]
+pub(super) struct Created {
+    /// Series key (see [`PatternMetrics::matched`]) to its labels.
+    pub(super) sets: HashMap<Vec<u8>, Labels>,
+    /// The pattern was removed: no new series.
+    pub(super) closed: bool,
+}
+
+/// Counters of one pattern, keyed by the captured label values.
+#[derive(Debug)]
+pub(super) struct PatternMetrics {
+    family: Family<Labels, Counter>,
+    base: Labels,
+    /// The label names, in the order the matcher gives their values.
+    names: Vec<String>,
+    max: usize,
+    /// Label values, each prefixed by its length: any byte may occur in a
+    /// value (`(?-u)` patterns), so no separator is safe. A cache of
+    /// `created`, which holds the cap.
+    series: HashMap<Vec<u8>, Counter>,
+    created: Arc<Mutex<Created>>,
+    key: Vec<u8>,
+    unlabelled: Option<Counter>,
+    overflow: Counter,
+    overflow_series: Option<Counter>,
+}
+
+impl PatternMetrics {
+    pub(super) fn new(
+        p: &Pattern,
+        family: Family<Labels, Counter>,
+        base: Labels,
+        overflow: Counter,
+        created: Arc<Mutex<Created>>,
+    ) -> Self {
+        // Without labels the one series exists from the start.
+        let unlabelled = p
+            .labels
+            .is_empty()
+            .then(|| family.get_or_create_owned(&base));
+        PatternMetrics {
+            family,
+            base,
+            names: p.labels.clone(),
+            max: p.max_series,
+            series: HashMap::new(),
+            created,
+            key: Vec::with_capacity(64),
+            unlabelled,
+            overflow,
+            overflow_series: None,
+        }
+    }
+
+    /// A line matched, with these label values.
+    pub(super) fn matched(&mut self, values: LabelValues<'_>) {
+        if let Some(c) = &self.unlabelled {
+            c.inc();
+            return;
+        }
+        self.key.clear();
+        for value in values.iter() {
+            self.key.extend_from_slice(&value.len().to_le_bytes());
+            self.key.extend_from_slice(value);
+        }
+        if let Some(c) = self.series.get(self.key.as_slice()) {
+            c.inc();
+            return;
+        }
+        let mut created = lock(&self.created);
+        if created.closed {
+            return;
+        }
+        let labels = match created.sets.get(self.key.as_slice()) {
+            Some(l) => l.clone(),
+            None if created.sets.len() >= self.max => {
+                drop(created);
+                self.overflowed();
+                return;
+            }
+            None => {
+                let l = self.labels();
+                created.sets.insert(self.key.clone(), l.clone());
+                l
+            }
+        };
+        drop(created);
+        let c = self.family.get_or_create_owned(&labels);
+        c.inc();
+        self.series.insert(self.key.clone(), c);
+    }
+
+    /// A match past the cap.
+    fn overflowed(&mut self) {
+        self.overflow.inc();
+        let series = self.overflow_series.get_or_insert_with(|| {
+            let mut l = self.base.clone();
+            l.extend(
+                self.names
+                    .iter()
+                    .map(|n| (n.clone(), OVERFLOW_VALUE.to_string())),
+            );
+            self.family.get_or_create_owned(&l)
+        });
+        series.inc();
+    }
+
+    /// The labels of the series of `self.key`.
+    fn labels(&self) -> Labels {
+        let mut labels = self.base.clone();
+        let mut rest = self.key.as_slice();
+        for name in &self.names {
+            let (len, tail) = rest.split_at(LEN_BYTES);
+            let mut n = [0u8; LEN_BYTES];
+            n.copy_from_slice(len);
+            let (value, tail) = tail.split_at(usize::from_le_bytes(n));
+            labels.push((name.clone(), String::from_utf8_lossy(value).into_owned()));
+            rest = tail;
+        }
+        labels
+    }
+}

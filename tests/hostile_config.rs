@@ -3,6 +3,10 @@
 //! itself or file_sd targets. Each is refused at once with its location;
 //! nothing blocks, nothing grows without bound, a running exporter stays
 //! up on its old configuration. And a reload notices a changed secret.
+//!
+//! This file is long (one case per kind of bad file): a suite is one test
+//! binary, and each binary links the whole exporter, so suites are split by
+//! subject, not by size.
 
 mod common;
 

@@ -1,6 +1,10 @@
 //! The follower against a hostile filesystem: FIFOs, pseudo files, banners,
 //! copies into existing files. The real binary, real files, real inotify;
 //! exact counts.
+//!
+//! This file is long (one case per hostile file kind): a suite is one test
+//! binary, and each binary links the whole exporter, so suites are split by
+//! subject, not by size.
 
 mod common;
 

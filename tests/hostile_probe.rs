@@ -2,6 +2,10 @@
 //! headers that overflow, credentials in target URLs, metadata addresses
 //! hidden in IPv6, more concurrent probes than memory allows, and
 //! redirects that try to collect the probe's credentials.
+//!
+//! This file is long (one case per attack): a suite is one test binary, and
+//! each binary links the whole exporter, so suites are split by subject, not
+//! by size.
 
 mod common;
 

@@ -3,6 +3,9 @@
 //! existing copy, delete), FIFOs swapped onto the name, banners, and
 //! restarts around each rotation style, against a model that knows how many
 //! lines of each level were written.
+//!
+//! This file is long because the generator, the model and the driver are
+//! one idea: an operation added to one must be added to the other two.
 
 mod common;
 

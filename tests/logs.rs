@@ -1,5 +1,9 @@
 //! The real binary following real files with real inotify: exact counts
 //! through rotations, truncations, restarts and bad bytes.
+//!
+//! This file is long (one case per rotation style and input): a suite is one
+//! test binary, and each binary links the whole exporter, so suites are split
+//! by subject, not by size.
 
 mod common;
 

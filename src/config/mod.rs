@@ -27,13 +27,14 @@ mod services;
 mod tests;
 mod validate;
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
 pub(crate) use duration::format_duration;
 use errors::{field_at, first_line};
 pub use errors::{ConfigError, Problem};
-use logs::LogSource;
+use logs::{validate_logs, LogSource};
 pub use modules::Module;
 pub(crate) use probe::redact_userinfo;
 pub use probe::{HttpSpec, ProbeSpec, TcpSpec, TlsSpec};
@@ -95,7 +96,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             }
         })?;
     let mut v = Validator::new(shown, path.parent().unwrap_or(Path::new(".")));
-    let config = v.config(raw);
+    let config = validated(&mut v, raw);
     v.finish(config)
 }
 
@@ -112,4 +113,88 @@ fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options
+}
+
+/// Every section, validated in the order of the file; each section's
+/// rules live in its own file, this only joins them.
+fn validated(v: &mut Validator<'_>, raw: RawConfig) -> Config {
+    let default_interval = match &raw.defaults.interval {
+        Some(s) => v
+            .positive(s, "defaults.interval")
+            .unwrap_or(DEFAULT_INTERVAL),
+        None => DEFAULT_INTERVAL,
+    };
+    let default_timeout = match &raw.defaults.timeout {
+        Some(s) => v
+            .positive(s, "defaults.timeout")
+            .unwrap_or(DEFAULT_TIMEOUT),
+        None => DEFAULT_TIMEOUT,
+    };
+    let mut seen = HashSet::new();
+    let mut services = Vec::with_capacity(raw.services.len());
+    for (i, rs) in raw.services.into_iter().enumerate() {
+        let field = format!("services[{i}]");
+        v.unique_name(&mut seen, &rs.name, &field, "service");
+        if let Some(s) = v.service(rs, &field, default_interval, default_timeout) {
+            services.push(s);
+        }
+    }
+    let logs = validate_logs(v, raw.logs, &seen);
+    let mut module_names = HashSet::new();
+    let mut modules = Vec::new();
+    for (i, rm) in raw.modules.into_iter().enumerate() {
+        let field = format!("modules[{i}]");
+        v.unique_name(&mut module_names, &rm.name, &field, "module");
+        if let Some(m) = v.module(rm, &field) {
+            modules.push(m);
+        }
+    }
+    let mut service_files = Vec::new();
+    for (i, rf) in raw.service_files.into_iter().enumerate() {
+        let field = format!("service_files[{i}]");
+        let Some(module) = modules.iter().find(|m| m.name == rf.module.value).cloned() else {
+            let msg = format!("no module named {:?} in `modules:`", rf.module.value);
+            v.problem(&rf.module, &format!("{field}.module"), msg);
+            continue;
+        };
+        if rf.files.value.is_empty() {
+            v.problem(
+                &rf.files,
+                &format!("{field}.files"),
+                "needs at least one path",
+            );
+        }
+        let interval = match &rf.interval {
+            Some(s) => v.positive(s, &format!("{field}.interval")),
+            None => Some(default_interval),
+        };
+        let Some(interval) = interval else { continue };
+        if module.timeout >= interval {
+            let msg = format!(
+                "module {:?} has timeout {}, not below the interval {}",
+                module.name,
+                format_duration(module.timeout),
+                format_duration(interval)
+            );
+            v.problem(&rf.module, &format!("{field}.module"), msg);
+            continue;
+        }
+        let paths = rf
+            .files
+            .value
+            .iter()
+            .map(|p| v.resolve_path(&p.value).to_string_lossy().into_owned())
+            .collect();
+        service_files.push(ServiceFiles {
+            paths,
+            module,
+            interval,
+        });
+    }
+    Config {
+        services,
+        logs,
+        modules,
+        service_files,
+    }
 }

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::duration::{format_duration, parse_duration};
+use super::duration::parse_duration;
 use super::errors::{one_line, ConfigError, Problem};
-use super::logs::validate_logs;
-use super::raw::RawConfig;
-use super::{Config, ServiceFiles, DEFAULT_INTERVAL, DEFAULT_TIMEOUT};
+
 
 /// Collects problems while turning raw structs into typed values.
 pub(super) struct Validator<'a> {
@@ -140,87 +138,5 @@ impl<'a> Validator<'a> {
             return None;
         }
         Some(d)
-    }
-
-    pub(super) fn config(&mut self, raw: RawConfig) -> Config {
-        let default_interval = match &raw.defaults.interval {
-            Some(s) => self
-                .positive(s, "defaults.interval")
-                .unwrap_or(DEFAULT_INTERVAL),
-            None => DEFAULT_INTERVAL,
-        };
-        let default_timeout = match &raw.defaults.timeout {
-            Some(s) => self
-                .positive(s, "defaults.timeout")
-                .unwrap_or(DEFAULT_TIMEOUT),
-            None => DEFAULT_TIMEOUT,
-        };
-        let mut seen = HashSet::new();
-        let mut services = Vec::with_capacity(raw.services.len());
-        for (i, rs) in raw.services.into_iter().enumerate() {
-            let field = format!("services[{i}]");
-            self.unique_name(&mut seen, &rs.name, &field, "service");
-            if let Some(s) = self.service(rs, &field, default_interval, default_timeout) {
-                services.push(s);
-            }
-        }
-        let logs = validate_logs(self, raw.logs, &seen);
-        let mut module_names = HashSet::new();
-        let mut modules = Vec::new();
-        for (i, rm) in raw.modules.into_iter().enumerate() {
-            let field = format!("modules[{i}]");
-            self.unique_name(&mut module_names, &rm.name, &field, "module");
-            if let Some(m) = self.module(rm, &field) {
-                modules.push(m);
-            }
-        }
-        let mut service_files = Vec::new();
-        for (i, rf) in raw.service_files.into_iter().enumerate() {
-            let field = format!("service_files[{i}]");
-            let Some(module) = modules.iter().find(|m| m.name == rf.module.value).cloned() else {
-                let msg = format!("no module named {:?} in `modules:`", rf.module.value);
-                self.problem(&rf.module, &format!("{field}.module"), msg);
-                continue;
-            };
-            if rf.files.value.is_empty() {
-                self.problem(
-                    &rf.files,
-                    &format!("{field}.files"),
-                    "needs at least one path",
-                );
-            }
-            let interval = match &rf.interval {
-                Some(s) => self.positive(s, &format!("{field}.interval")),
-                None => Some(default_interval),
-            };
-            let Some(interval) = interval else { continue };
-            if module.timeout >= interval {
-                let msg = format!(
-                    "module {:?} has timeout {}, not below the interval {}",
-                    module.name,
-                    format_duration(module.timeout),
-                    format_duration(interval)
-                );
-                self.problem(&rf.module, &format!("{field}.module"), msg);
-                continue;
-            }
-            let paths = rf
-                .files
-                .value
-                .iter()
-                .map(|p| self.resolve_path(&p.value).to_string_lossy().into_owned())
-                .collect();
-            service_files.push(ServiceFiles {
-                paths,
-                module,
-                interval,
-            });
-        }
-        Config {
-            services,
-            logs,
-            modules,
-            service_files,
-        }
     }
 }

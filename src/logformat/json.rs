@@ -1,0 +1,279 @@
+//! JSON lines, read in one pass without building a document: strings are skipped with `memchr`
+//! for `"`/`\`, only keys of the wanted paths are compared, and only objects on a wanted path are
+//! descended into (any other nesting is skipped by depth). The whole line is walked even after
+//! the level is found, so a truncated or garbled line is reported as malformed rather than
+//! counted by whatever prefix happened to parse.
+//!
+//! Checked: the line is one object; keys are strings followed by `:`; members are separated by
+//! `,`; brackets balance and match (up to [`MAX_DEPTH`]); strings are closed and their escapes
+//! valid; a bare value is a number-like token or `true`/`false`/`null`; only whitespace follows.
+//! Not checked (to stay fast, and because no count depends on them): raw control bytes and
+//! invalid UTF-8 inside strings, number syntax beyond its alphabet, separators inside skipped
+//! nested values.
+
+use std::borrow::Cow;
+
+use memchr::memchr2;
+
+use super::{FieldSet, Found, Malformed};
+
+/// Nesting deeper than this is malformed (skipping keeps one bit per level).
+pub(crate) const MAX_DEPTH: u32 = 128;
+
+/// Among `fields`, the present one listed first, with its decoded value. A path present twice
+/// keeps its first occurrence. Strings are unescaped; other values are returned as written
+/// (`50`, `true`, `{"a":1}`).
+pub(crate) fn lookup<'a>(line: &'a [u8], fields: &FieldSet) -> Result<Found<'a>, Malformed> {
+    let mut s = Scan { b: line, i: 0 };
+    s.ws();
+    if s.peek() != Some(b'{') {
+        return Err(Malformed);
+    }
+    let mut best = None;
+    s.object(fields, 0, fields.all(), &mut best)?;
+    s.ws();
+    if s.i != line.len() {
+        return Err(Malformed);
+    }
+    Ok(best)
+}
+
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            self.i += 1;
+        }
+    }
+
+    /// At `{`: walks the object's members. `active` has a bit for each path whose first `depth`
+    /// segments led here.
+    fn object(
+        &mut self,
+        fields: &FieldSet,
+        depth: usize,
+        mut active: u64,
+        best: &mut Found<'a>,
+    ) -> Result<(), Malformed> {
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(Malformed);
+            }
+            let (key, key_escaped) = self.string()?;
+            self.ws();
+            if self.peek() != Some(b':') {
+                return Err(Malformed);
+            }
+            self.i += 1;
+            self.ws();
+            // Paths listed after the best one found can no longer win.
+            if let Some((idx, _)) = best {
+                active &= (1u64 << *idx) - 1;
+            }
+            let (leaf, inner) = if active == 0 {
+                (None, 0)
+            } else {
+                let key = if key_escaped {
+                    Cow::Owned(unescape(key))
+                } else {
+                    Cow::Borrowed(key)
+                };
+                fields.match_key(&key, depth, active)
+            };
+            let start = self.i;
+            match self.peek() {
+                Some(b'"') => {
+                    let (raw, escaped) = self.string()?;
+                    if let Some(idx) = leaf {
+                        let text = if escaped {
+                            Cow::Owned(unescape(raw))
+                        } else {
+                            Cow::Borrowed(raw)
+                        };
+                        *best = Some((idx, text));
+                    }
+                }
+                Some(b'{') if inner != 0 => {
+                    self.object(fields, depth + 1, inner, best)?;
+                    self.record_bare(leaf, start, best);
+                }
+                Some(b'{' | b'[') => {
+                    self.skip_nested()?;
+                    self.record_bare(leaf, start, best);
+                }
+                _ => {
+                    self.scalar()?;
+                    self.record_bare(leaf, start, best);
+                }
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(Malformed),
+            }
+        }
+    }
+
+    fn record_bare(&self, leaf: Option<usize>, start: usize, best: &mut Found<'a>) {
+        if let Some(idx) = leaf {
+            // A nested object may itself have set a better (earlier) path.
+            if best.as_ref().is_none_or(|(b, _)| idx < *b) {
+                *best = Some((idx, Cow::Borrowed(&self.b[start..self.i])));
+            }
+        }
+    }
+
+    /// At `"`: the raw bytes between the quotes, and whether they hold an escape.
+    fn string(&mut self) -> Result<(&'a [u8], bool), Malformed> {
+        let start = self.i + 1;
+        let mut j = start;
+        let mut escaped = false;
+        loop {
+            let k = j + memchr2(b'"', b'\\', self.b.get(j..).ok_or(Malformed)?).ok_or(Malformed)?;
+            if self.b[k] == b'"' {
+                self.i = k + 1;
+                return Ok((&self.b[start..k], escaped));
+            }
+            escaped = true;
+            j = k + 1 + escape_len(&self.b[k + 1..])?;
+        }
+    }
+
+    /// A number, `true`, `false` or `null`.
+    fn scalar(&mut self) -> Result<(), Malformed> {
+        let start = self.i;
+        while let Some(c) = self.peek() {
+            if !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E' | b'a'..=b'z') {
+                break;
+            }
+            self.i += 1;
+        }
+        let tok = &self.b[start..self.i];
+        let numeric = |t: &[u8]| {
+            matches!(t.first(), Some(b'-' | b'0'..=b'9'))
+                && t.iter()
+                    .all(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+        };
+        if matches!(tok, b"true" | b"false" | b"null") || numeric(tok) {
+            Ok(())
+        } else {
+            Err(Malformed)
+        }
+    }
+
+    /// At `{` or `[`: skips to after the matching close, keeping one bit per open bracket
+    /// (1 = object) so that `{]` is caught.
+    fn skip_nested(&mut self) -> Result<(), Malformed> {
+        let mut stack: u128 = 0;
+        let mut depth = 0u32;
+        while let Some(c) = self.peek() {
+            match c {
+                b'"' => {
+                    self.string()?;
+                    continue;
+                }
+                b'{' | b'[' => {
+                    if depth == MAX_DEPTH {
+                        return Err(Malformed);
+                    }
+                    stack = (stack << 1) | u128::from(c == b'{');
+                    depth += 1;
+                }
+                b'}' | b']' => {
+                    if (stack & 1 == 1) != (c == b'}') {
+                        return Err(Malformed);
+                    }
+                    stack >>= 1;
+                    depth -= 1;
+                    if depth == 0 {
+                        self.i += 1;
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+            self.i += 1;
+        }
+        Err(Malformed)
+    }
+}
+
+/// Bytes after a `\` that belong to its escape, if it is a valid one.
+fn escape_len(rest: &[u8]) -> Result<usize, Malformed> {
+    match rest.first() {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(1),
+        Some(b'u') if rest.len() >= 5 && rest[1..5].iter().all(u8::is_ascii_hexdigit) => Ok(5),
+        _ => Err(Malformed),
+    }
+}
+
+fn hex4(h: &[u8]) -> Option<u32> {
+    let s = std::str::from_utf8(h.get(..4)?).ok()?;
+    u32::from_str_radix(s, 16).ok()
+}
+
+/// Decodes a JSON string's raw bytes. A lone surrogate becomes U+FFFD; an invalid escape (never
+/// seen after [`lookup`] validated the line) is kept as written.
+pub(crate) fn unescape(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(k) = memchr::memchr(b'\\', &raw[i..]) {
+        out.extend_from_slice(&raw[i..i + k]);
+        i += k;
+        let simple = match raw.get(i + 1) {
+            Some(b'"') => Some(b'"'),
+            Some(b'\\') => Some(b'\\'),
+            Some(b'/') => Some(b'/'),
+            Some(b'b') => Some(8),
+            Some(b'f') => Some(12),
+            Some(b'n') => Some(b'\n'),
+            Some(b'r') => Some(b'\r'),
+            Some(b't') => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            i += 2;
+            continue;
+        }
+        let Some(hi) = (raw.get(i + 1) == Some(&b'u'))
+            .then(|| hex4(&raw[i + 2..]))
+            .flatten()
+        else {
+            out.push(b'\\');
+            i += 1;
+            continue;
+        };
+        i += 6;
+        let mut code = hi;
+        if (0xD800..0xDC00).contains(&hi) && raw.get(i..i + 2) == Some(b"\\u") {
+            if let Some(lo @ 0xDC00..0xE000) = hex4(&raw[i + 2..]) {
+                code = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                i += 6;
+            }
+        }
+        let ch = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
+        out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+    }
+    out.extend_from_slice(&raw[i..]);
+    out
+}

@@ -143,6 +143,7 @@ impl<'a> Scan<'a> {
     }
 
     /// At `"`: the raw bytes between the quotes, and whether they hold an escape.
+    #[inline(always)]
     fn string(&mut self) -> Result<(&'a [u8], bool), Malformed> {
         let start = self.i + 1;
         let mut j = start;
@@ -164,10 +165,14 @@ impl<'a> Scan<'a> {
         let rest = &self.b[self.i..];
         match rest.first() {
             Some(b'-' | b'0'..=b'9') => {
-                let len = rest
-                    .iter()
-                    .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                    .unwrap_or(rest.len());
+                let mut len = 0;
+                loop {
+                    len += digits_len(&rest[len..]);
+                    match rest.get(len) {
+                        Some(b'-' | b'+' | b'.' | b'e' | b'E') => len += 1,
+                        _ => break,
+                    }
+                }
                 self.i += len;
                 Ok(())
             }
@@ -248,6 +253,25 @@ fn quote_or_backslash(s: &[u8]) -> Option<usize> {
     memchr2(b'"', b'\\', &s[i..]).map(|p| p + i)
 }
 
+/// How many ASCII digits `s` starts with, 8 at a time: XOR with `0x30` maps digits to 0–9, and
+/// a byte is not a digit when that or that plus 6 reaches its high nibble (a carry out of a byte
+/// only comes from one already flagged, so the lowest flag is exact). Timestamps and durations
+/// make numbers a large part of a line.
+#[inline]
+fn digits_len(s: &[u8]) -> usize {
+    const LO: u64 = u64::from_le_bytes([1; 8]);
+    let mut i = 0;
+    while let Some(Ok(word)) = s.get(i..i + 8).map(<[u8; 8]>::try_from) {
+        let t = u64::from_le_bytes(word) ^ (LO * 0x30);
+        let bad = (t | t.wrapping_add(LO * 6)) & (LO * 0xF0);
+        if bad != 0 {
+            return i + (bad.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + s[i..].iter().take_while(|c| c.is_ascii_digit()).count()
+}
+
 /// Bytes after a `\` that belong to its escape, if it is a valid one.
 fn escape_len(rest: &[u8]) -> Result<usize, Malformed> {
     match rest.first() {
@@ -307,4 +331,18 @@ pub(crate) fn unescape(raw: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(&raw[i..]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn word_searches_agree_with_byte_loops(s in prop::collection::vec(prop::sample::select(b"09/:\"\\\\a.\xff\x06".to_vec()), 0..100)) {
+            prop_assert_eq!(quote_or_backslash(&s), s.iter().position(|&c| c == b'"' || c == b'\\'));
+            prop_assert_eq!(digits_len(&s), s.iter().take_while(|c| c.is_ascii_digit()).count());
+        }
+    }
 }

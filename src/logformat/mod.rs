@@ -93,7 +93,7 @@ impl FieldSet {
         Ok(Self::from_paths(paths))
     }
 
-    pub(crate) fn from_paths<S: AsRef<str>>(paths: &[S]) -> Self {
+    fn from_paths<S: AsRef<str>>(paths: &[S]) -> Self {
         let paths = paths
             .iter()
             .map(|p| {

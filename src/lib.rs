@@ -22,14 +22,14 @@
 pub mod config;
 pub mod fdlimit;
 pub(crate) mod fsglob;
-pub mod fsread;
+pub(crate) mod fsread;
 mod hash;
 pub(crate) mod lifecycle;
 pub mod logging;
 // Wired into the follower by issue 12 part 2; until then only its unit tests use it.
 #[allow(dead_code, unused_imports)]
 pub(crate) mod logformat;
-pub mod logs;
+pub(crate) mod logs;
 pub(crate) mod metrics;
 mod net;
 pub(crate) mod probe;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::errors::one_line;
+use super::log_paths::{PathLabels, RawPathKeys};
 use super::raw::{RawLog, RawPattern};
 use super::validate::Validator;
 use crate::hash::{fnv1a, Fingerprint};
@@ -62,6 +63,8 @@ pub struct LogSource {
     pub(crate) watch: WatchMode,
     /// Period of the stat poll (the only wake-up in poll mode).
     pub(crate) poll_interval: Duration,
+    /// Labels from the paths' captures (`path_labels`, `service_from`).
+    pub(crate) path_labels: Option<PathLabels>,
 }
 
 /// Tokens that classify a line: error if it contains any error token, else
@@ -123,6 +126,7 @@ fn log(
         ok = false;
     }
     let mut paths = Vec::new();
+    let mut captures = Vec::new();
     for (j, p) in r.paths.value.iter().enumerate() {
         let abs = v.resolve_path(&p.value);
         let abs = abs.to_string_lossy().into_owned();
@@ -132,8 +136,19 @@ fn log(
             ok = false;
             continue;
         }
-        match globset::Glob::new(&abs) {
-            Ok(_) => paths.push(abs),
+        let capture = match crate::fsglob::CaptureGlob::new(&abs) {
+            Ok(c) => c,
+            Err(e) => {
+                v.problem(p, &format!("{field}.paths[{j}]"), e.to_string());
+                ok = false;
+                continue;
+            }
+        };
+        match globset::Glob::new(&capture.glob) {
+            Ok(_) => {
+                paths.push(capture.glob.clone());
+                captures.push(capture);
+            }
             Err(e) => {
                 v.problem(
                     p,
@@ -243,6 +258,20 @@ fn log(
             None => ok = false,
         }
     }
+    let path_labels = super::log_paths::validate(
+        v,
+        RawPathKeys {
+            field,
+            path_labels: &r.path_labels,
+            service_from: r.service_from.as_ref(),
+            max_series: r.max_series.as_ref(),
+            service: r.service.as_ref(),
+            reserved: &RESERVED_LABELS,
+            default_max_series: DEFAULT_MAX_SERIES,
+        },
+        captures,
+        &mut ok,
+    );
     let service = match r.service {
         Some(s) if !services.contains(&s.value) => {
             let msg = format!("no service named {:?} in `services:`", s.value);
@@ -265,6 +294,7 @@ fn log(
         service,
         watch,
         poll_interval,
+        path_labels,
     })
 }
 
@@ -352,6 +382,9 @@ impl LogSource {
             }
         }
         fp.add([u8::from(self.levels.case_insensitive)]);
+        if let Some(p) = &self.path_labels {
+            p.fingerprint(&mut fp);
+        }
         fp.add(self.patterns.len().to_le_bytes());
         for p in &self.patterns {
             fp.add(&p.name)

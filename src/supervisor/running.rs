@@ -278,11 +278,23 @@ fn start_logs(
 ) -> Vec<(String, logs::Handle)> {
     let mut handles = Vec::with_capacity(sources.len());
     for source in sources {
-        let m = metrics.log(source);
+        let mut m = metrics.log(source);
         board.watch_log(&source.name, m.unwatched_gauge());
         if let Some(service) = &source.service {
             let (error, warning) = m.level_counters();
             board.link_log(&source.name, service, error, warning);
+        } else if source
+            .path_labels
+            .as_ref()
+            .is_some_and(|p| p.service_from.is_some())
+        {
+            // Services known now; one added later links at the log's next start.
+            let links = board
+                .service_names()
+                .into_iter()
+                .filter_map(|s| m.service_counters(&s).map(|(e, w)| (s, e, w)))
+                .collect();
+            board.link_log_services(&source.name, links);
         }
         match logs::spawn(source.clone(), m, storage) {
             Ok(h) => handles.push((source.name.clone(), h)),

@@ -52,15 +52,19 @@ pub(super) fn validate(
         return None;
     }
     let mut fine = true;
-    let in_every_path = |v: &mut Validator<'_>, name: &Spanned<String>, lf: &str| {
-        match captures.iter().position(|c| !c.names.contains(&name.value)) {
-            Some(j) => {
-                let msg = format!("{:?} is not a capture {{{}}} of paths[{j}]", name.value, name.value);
-                v.problem(name, lf, msg);
-                false
-            }
-            None => true,
+    let in_every_path = |v: &mut Validator<'_>, name: &Spanned<String>, lf: &str| match captures
+        .iter()
+        .position(|c| !c.names.contains(&name.value))
+    {
+        Some(j) => {
+            let msg = format!(
+                "{:?} is not a capture {{{}}} of paths[{j}]",
+                name.value, name.value
+            );
+            v.problem(name, lf, msg);
+            false
         }
+        None => true,
     };
     let mut labels: Vec<String> = Vec::new();
     for (k, l) in raw.path_labels.iter().enumerate() {
@@ -128,15 +132,18 @@ impl PathLabels {
     /// when no path glob matches it. Values are made valid UTF-8 with
     /// replacement characters: label values are text.
     pub(crate) fn values(&self, path: &std::path::Path) -> Option<Vec<String>> {
-        self.captures.iter().zip(&self.picks).find_map(|(c, picks)| {
-            let caps = c.captures(path)?;
-            Some(
-                picks
-                    .iter()
-                    .map(|&i| String::from_utf8_lossy(caps[i]).into_owned())
-                    .collect(),
-            )
-        })
+        self.captures
+            .iter()
+            .zip(&self.picks)
+            .find_map(|(c, picks)| {
+                let caps = c.captures(path)?;
+                Some(
+                    picks
+                        .iter()
+                        .map(|&i| String::from_utf8_lossy(caps[i]).into_owned())
+                        .collect(),
+                )
+            })
     }
 
     /// Feeds every setting to a fingerprint, for reload comparison.

@@ -126,9 +126,7 @@ fn validated(v: &mut Validator<'_>, raw: RawConfig) -> Config {
         None => DEFAULT_INTERVAL,
     };
     let default_timeout = match &raw.defaults.timeout {
-        Some(s) => v
-            .positive(s, "defaults.timeout")
-            .unwrap_or(DEFAULT_TIMEOUT),
+        Some(s) => v.positive(s, "defaults.timeout").unwrap_or(DEFAULT_TIMEOUT),
         None => DEFAULT_TIMEOUT,
     };
     let mut seen = HashSet::new();

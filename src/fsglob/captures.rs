@@ -64,8 +64,7 @@ impl CaptureGlob {
                         re.push_str("([^/]+?)");
                     } else {
                         glob.push_str(&rest[..=end]);
-                        let alts: Vec<String> =
-                            inner.split(',').map(glob_to_regex).collect();
+                        let alts: Vec<String> = inner.split(',').map(glob_to_regex).collect();
                         re.push_str(&format!("(?:{})", alts.join("|")));
                     }
                     rest = &rest[end + 1..];
@@ -154,8 +153,8 @@ mod tests {
 
     #[test]
     fn kubernetes_pod_paths() {
-        let g = CaptureGlob::new("/var/log/pods/{namespace}_{pod}_{uid}/{container}/*.log")
-            .unwrap();
+        let g =
+            CaptureGlob::new("/var/log/pods/{namespace}_{pod}_{uid}/{container}/*.log").unwrap();
         assert_eq!(g.glob, "/var/log/pods/?*_?*_?*/?*/*.log");
         assert_eq!(g.names, ["namespace", "pod", "uid", "container"]);
         assert_eq!(
@@ -168,7 +167,11 @@ mod tests {
             ["x", "y", "z_w", "c"]
         );
         assert_eq!(caps(&g, "/var/log/pods/x_y/c/1.log"), None);
-        assert_eq!(caps(&g, "/var/log/pods/__z/c/1.log"), None, "captures are never empty");
+        assert_eq!(
+            caps(&g, "/var/log/pods/__z/c/1.log"),
+            None,
+            "captures are never empty"
+        );
         assert_eq!(caps(&g, "/var/log/pods/x_y_z/c/d/1.log"), None);
         assert_eq!(caps(&g, "/var/log/pods/x_y_z/c/1.txt"), None);
     }
@@ -182,7 +185,10 @@ mod tests {
         assert_eq!(caps(&g, "/l/p.log/xz/s-t"), None);
         let plain = CaptureGlob::new("/a+b/(c)/$*.log").unwrap();
         assert!(plain.names.is_empty());
-        assert_eq!(caps(&plain, "/a+b/(c)/$x.log").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            caps(&plain, "/a+b/(c)/$x.log").unwrap(),
+            Vec::<String>::new()
+        );
         assert_eq!(caps(&plain, "/aab/(c)/$x.log"), None);
     }
 
@@ -192,7 +198,10 @@ mod tests {
             CaptureGlob::new("/x/{a}/{a}").unwrap_err(),
             CaptureError::Twice("a".into())
         );
-        assert_eq!(CaptureGlob::new("/x/{a").unwrap_err(), CaptureError::Unclosed);
+        assert_eq!(
+            CaptureGlob::new("/x/{a").unwrap_err(),
+            CaptureError::Unclosed
+        );
     }
 
     #[test]

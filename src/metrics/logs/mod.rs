@@ -11,8 +11,8 @@ use prometheus_client::registry::Registry;
 
 use crate::config::logs::LogSource;
 use crate::logs::{LabelValues, LevelCounts, LogObserver, PathSeries};
-use pattern::{Created, PatternMetrics, OVERFLOW_VALUE};
 use paths::{PathMetrics, PathSets};
+use pattern::{Created, PatternMetrics, OVERFLOW_VALUE};
 
 mod paths;
 mod pattern;

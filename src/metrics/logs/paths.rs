@@ -154,7 +154,12 @@ impl PathMetrics {
         let counters = LEVELS.map(|l| self.family.get_or_create_owned(&with_level(&labels, l)));
         let service = self
             .service
-            .then(|| labels.last().and_then(|(_, v)| self.services.get(v)).cloned())
+            .then(|| {
+                labels
+                    .last()
+                    .and_then(|(_, v)| self.services.get(v))
+                    .cloned()
+            })
             .flatten();
         let e = Arc::new(Entry {
             service,

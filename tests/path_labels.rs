@@ -250,3 +250,24 @@ fn hostile_ten_thousand_pods_keep_series_bounded() {
         .sum();
     assert_eq!(own, MAX as f64);
 }
+
+#[test]
+fn shipped_daemonset_config_is_valid() {
+    let text = std::fs::read_to_string("deploy/kubernetes/daemonset.yaml").unwrap();
+    let body: String = text
+        .lines()
+        .skip_while(|l| !l.contains("exporter.yaml: |"))
+        .skip(1)
+        .take_while(|l| *l != "---")
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    assert!(
+        body.contains("path_labels: [namespace, container]"),
+        "{body}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "exporter.yaml", &body);
+    let (code, out, err) =
+        run_bin_within(&["--config.check", "--config.file", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+}

@@ -3,6 +3,7 @@
 
 use serde_saphyr::Spanned;
 
+use super::raw::RawLog;
 use super::validate::Validator;
 use crate::fsglob::CaptureGlob;
 
@@ -21,13 +22,11 @@ pub struct PathLabels {
     picks: Vec<Vec<usize>>,
 }
 
-/// The `path_labels`, `service_from` and `max_series` keys as written.
+/// The log entry whose `path_labels`, `service_from` and `max_series` keys
+/// are validated.
 pub(super) struct RawPathKeys<'a> {
     pub(super) field: &'a str,
-    pub(super) path_labels: &'a [Spanned<String>],
-    pub(super) service_from: Option<&'a Spanned<String>>,
-    pub(super) max_series: Option<&'a Spanned<u64>>,
-    pub(super) service: Option<&'a Spanned<String>>,
+    pub(super) log: &'a RawLog,
     /// Label names our own series use.
     pub(super) reserved: &'a [&'a str],
     /// `max_series` when not given.
@@ -43,8 +42,9 @@ pub(super) fn validate(
     ok: &mut bool,
 ) -> Option<PathLabels> {
     let field = raw.field;
-    if raw.path_labels.is_empty() && raw.service_from.is_none() {
-        if let Some(m) = raw.max_series {
+    let r = raw.log;
+    if r.path_labels.is_empty() && r.service_from.is_none() {
+        if let Some(m) = &r.max_series {
             let msg = "applies only with path_labels or service_from";
             v.problem(m, &format!("{field}.max_series"), msg);
             *ok = false;
@@ -67,7 +67,7 @@ pub(super) fn validate(
         None => true,
     };
     let mut labels: Vec<String> = Vec::new();
-    for (k, l) in raw.path_labels.iter().enumerate() {
+    for (k, l) in r.path_labels.iter().enumerate() {
         let lf = format!("{field}.path_labels[{k}]");
         if raw.reserved.contains(&l.value.as_str()) || l.value.starts_with("__") {
             let msg = format!("{:?} is reserved; rename the capture", l.value);
@@ -82,7 +82,7 @@ pub(super) fn validate(
             fine = false;
         }
     }
-    let service_from = match (raw.service_from, raw.service) {
+    let service_from = match (&r.service_from, &r.service) {
         (Some(s), Some(_)) => {
             let msg = "conflicts with `service`: a log names its service one way";
             v.problem(s, &format!("{field}.service_from"), msg);
@@ -95,7 +95,7 @@ pub(super) fn validate(
         }
         (None, _) => None,
     };
-    let max_series = match raw.max_series {
+    let max_series = match &r.max_series {
         Some(m) if m.value == 0 => {
             v.problem(m, &format!("{field}.max_series"), "must be at least 1");
             fine = false;
@@ -125,6 +125,39 @@ pub(super) fn validate(
         max_series,
         picks,
     })
+}
+
+/// Resolves and compiles the `paths` of a log: the globs to expand (every
+/// capture a `?*`), and the captures of each.
+pub(super) fn paths(
+    v: &mut Validator<'_>,
+    raw: &[Spanned<String>],
+    field: &str,
+    ok: &mut bool,
+) -> (Vec<String>, Vec<CaptureGlob>) {
+    let mut paths = Vec::new();
+    let mut captures = Vec::new();
+    for (j, p) in raw.iter().enumerate() {
+        let abs = v.resolve_path(&p.value);
+        let abs = abs.to_string_lossy().into_owned();
+        if abs.contains("**") {
+            let msg = "`**` is not supported; use one `*` per directory level";
+            v.problem(p, &format!("{field}.paths[{j}]"), msg);
+            *ok = false;
+            continue;
+        }
+        match crate::fsglob::CaptureGlob::new(&abs) {
+            Ok(c) => {
+                paths.push(c.glob.clone());
+                captures.push(c);
+            }
+            Err(e) => {
+                v.problem(p, &format!("{field}.paths[{j}]"), e.to_string());
+                *ok = false;
+            }
+        }
+    }
+    (paths, captures)
 }
 
 impl PathLabels {

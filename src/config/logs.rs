@@ -125,40 +125,14 @@ fn log(
         );
         ok = false;
     }
-    let mut paths = Vec::new();
-    let mut captures = Vec::new();
-    for (j, p) in r.paths.value.iter().enumerate() {
-        let abs = v.resolve_path(&p.value);
-        let abs = abs.to_string_lossy().into_owned();
-        if abs.contains("**") {
-            let msg = "`**` is not supported; use one `*` per directory level";
-            v.problem(p, &format!("{field}.paths[{j}]"), msg);
-            ok = false;
-            continue;
-        }
-        let capture = match crate::fsglob::CaptureGlob::new(&abs) {
-            Ok(c) => c,
-            Err(e) => {
-                v.problem(p, &format!("{field}.paths[{j}]"), e.to_string());
-                ok = false;
-                continue;
-            }
-        };
-        match globset::Glob::new(&capture.glob) {
-            Ok(_) => {
-                paths.push(capture.glob.clone());
-                captures.push(capture);
-            }
-            Err(e) => {
-                v.problem(
-                    p,
-                    &format!("{field}.paths[{j}]"),
-                    format!("invalid glob: {}", e.kind()),
-                );
-                ok = false;
-            }
-        }
-    }
+    let (paths, captures) = super::log_paths::paths(v, &r.paths.value, field, &mut ok);
+    let keys = RawPathKeys {
+        field,
+        log: &r,
+        reserved: &RESERVED_LABELS,
+        default_max_series: DEFAULT_MAX_SERIES,
+    };
+    let path_labels = super::log_paths::validate(v, keys, captures, &mut ok);
     let mut exclude = globset::GlobSetBuilder::new();
     let mut exclude_src = Vec::new();
     for (j, p) in r.exclude.iter().enumerate() {
@@ -258,20 +232,6 @@ fn log(
             None => ok = false,
         }
     }
-    let path_labels = super::log_paths::validate(
-        v,
-        RawPathKeys {
-            field,
-            path_labels: &r.path_labels,
-            service_from: r.service_from.as_ref(),
-            max_series: r.max_series.as_ref(),
-            service: r.service.as_ref(),
-            reserved: &RESERVED_LABELS,
-            default_max_series: DEFAULT_MAX_SERIES,
-        },
-        captures,
-        &mut ok,
-    );
     let service = match r.service {
         Some(s) if !services.contains(&s.value) => {
             let msg = format!("no service named {:?} in `services:`", s.value);

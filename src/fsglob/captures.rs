@@ -12,12 +12,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Why a pattern with captures cannot be used.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub(crate) enum CaptureError {
     #[error("capture {{{0}}} appears twice")]
     Twice(String),
     #[error("unclosed `{{`")]
     Unclosed,
+    #[error("invalid glob: {0}")]
+    Glob(globset::ErrorKind),
 }
 
 /// A glob compiled with its captures.
@@ -90,8 +92,10 @@ impl CaptureGlob {
             rest = &rest[len..];
         }
         re.push('$');
-        // Built from escaped text and fixed fragments only.
-        let regex = regex::bytes::Regex::new(&re).map_err(|_| CaptureError::Unclosed)?;
+        globset::Glob::new(&glob).map_err(|e| CaptureError::Glob(e.kind().clone()))?;
+        // Escaped text and fixed fragments, and classes globset accepted.
+        let regex = regex::bytes::Regex::new(&re)
+            .map_err(|_| CaptureError::Glob(globset::ErrorKind::UnclosedClass))?;
         Ok(CaptureGlob { glob, names, regex })
     }
 

@@ -276,3 +276,39 @@ fn shipped_daemonset_config_is_valid() {
         run_bin_within(&["--config.check", "--config.file", path.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}\n{err}");
 }
+
+#[test]
+fn reload_keeps_the_series_both_configs_give_and_drops_the_others() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let shop = pod_log(r, b"shop", "cart-1", "app");
+    let pay = pod_log(r, b"pay", "api-1", "web");
+    let e = Exporter::start(&config(r, "    path_labels: [namespace]\n"));
+    append(&shop, b"ERROR a\nERROR b\n");
+    append(&pay, b"WARNING c\n");
+    wait_levels(&e, "namespace=\"shop\"", (2, 0, 0));
+    wait_levels(&e, "namespace=\"pay\"", (0, 1, 0));
+    let reload = |yaml: String| {
+        let before = e.log().matches("msg=\"configuration reloaded\"").count();
+        std::fs::write(&e.config, yaml).unwrap();
+        signal(&e, libc::SIGHUP);
+        wait_for("reload logged", Duration::from_secs(30), || {
+            e.log().matches("msg=\"configuration reloaded\"").count() > before
+        });
+    };
+    // A changed setting restarts the follower: the same values keep counting
+    // from where they were, not from 0.
+    reload(config(
+        r,
+        "    path_labels: [namespace]\n    max_series: 10\n",
+    ));
+    append(&shop, b"ERROR d\n");
+    wait_levels(&e, "namespace=\"shop\"", (3, 0, 0));
+    wait_levels(&e, "namespace=\"pay\"", (0, 1, 0));
+    // Other labels: the old series go at once, the new ones count new lines.
+    reload(config(r, "    path_labels: [container]\n"));
+    append(&pay, b"ERROR e\n");
+    wait_levels(&e, "container=\"web\"", (1, 0, 0));
+    wait_levels(&e, "container=\"app\"", (0, 0, 0));
+    assert_eq!(path_samples(&e).len(), 6, "{:#?}", path_samples(&e));
+}

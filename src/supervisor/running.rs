@@ -187,12 +187,20 @@ impl Running {
                 stopping.push(handle);
             }
         }
-        if !stopping.is_empty() {
-            let _ = tokio::task::spawn_blocking(move || {
-                stopping.into_iter().for_each(logs::follow::Handle::stop)
+        // The path series of the stopped followers live on until their
+        // successors hold theirs: a restart does not reset them.
+        let held = if stopping.is_empty() {
+            Vec::new()
+        } else {
+            tokio::task::spawn_blocking(move || {
+                stopping
+                    .into_iter()
+                    .flat_map(logs::follow::Handle::stop_holding)
+                    .collect::<Vec<_>>()
             })
-            .await;
-        }
+            .await
+            .unwrap_or_default()
+        };
         let sources: Vec<crate::config::logs::LogSource> = wanted.into_values().collect();
         let started = start_logs(
             &sources,
@@ -209,6 +217,7 @@ impl Running {
         })
         .await
         .unwrap_or_default();
+        drop(held);
         let mut sources: HashMap<String, crate::config::logs::LogSource> =
             sources.into_iter().map(|s| (s.name.clone(), s)).collect();
         for (name, handle) in started {

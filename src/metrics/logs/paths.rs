@@ -133,7 +133,7 @@ impl PathMetrics {
     /// The series of a file with these label values (labels in config
     /// order, then the service), or the overflow series past the cap.
     pub(super) fn series(&self, values: Vec<String>) -> Arc<Entry> {
-        debug_assert!(self.service || values.len() == self.names.len());
+        debug_assert_eq!(values.len(), self.names.len());
         let labels: Labels = std::iter::once(self.log.clone())
             .chain(self.names.iter().cloned().zip(values))
             .collect();

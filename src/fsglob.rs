@@ -4,6 +4,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+mod captures;
+pub(crate) use captures::CaptureGlob;
+
 /// True when a path component contains glob syntax.
 fn has_magic(component: &str) -> bool {
     component.contains(['*', '?', '[', '{'])

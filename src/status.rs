@@ -106,19 +106,32 @@ impl Board {
     }
 
     /// Links the level counters of log `log` to `service` for the page
-    /// (replacing an earlier link of the same log).
+    /// (replacing the earlier links of the same log).
     pub(crate) fn link_log(&self, log: &str, service: &str, error: Counter, warning: Counter) {
+        self.link_log_services(log, vec![(service.to_string(), error, warning)]);
+    }
+
+    /// Links log `log` to several services, each with its own level
+    /// counters (`service_from`), replacing the earlier links of the log.
+    pub(crate) fn link_log_services(&self, log: &str, links: Vec<(String, Counter, Counter)>) {
         let now = Instant::now();
-        let first = (now, error.get(), warning.get());
         let mut logs = lock(&self.logs);
         logs.retain(|l| l.log != log);
-        logs.push(LogLink {
-            log: log.to_string(),
-            service: service.to_string(),
-            error,
-            warning,
-            samples: VecDeque::from([first]),
-        });
+        for (service, error, warning) in links {
+            let first = (now, error.get(), warning.get());
+            logs.push(LogLink {
+                log: log.to_string(),
+                service,
+                error,
+                warning,
+                samples: VecDeque::from([first]),
+            });
+        }
+    }
+
+    /// The names of the services on the page.
+    pub(crate) fn service_names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
     }
 
     /// Forgets the link of a removed log.

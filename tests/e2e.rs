@@ -134,12 +134,17 @@ fn service_down_sends_mail_and_dashboard_queries_return_data() {
     let demo_tls = TestServer::https(tls, |_| Reply::new(200, "secure"));
     let app_log = dir.join("app.log");
     std::fs::write(&app_log, "").unwrap();
+    // A pod log in the kubelet layout, for the namespace/container row.
+    let pod_dir = dir.join("pods/shop_cart-1_uid-1/cart");
+    std::fs::create_dir_all(&pod_dir).unwrap();
+    std::fs::write(pod_dir.join("0.log"), "").unwrap();
 
     let exporter = Exporter::start(&format!(
-        "services:\n  - name: demo\n    interval: 1s\n    timeout: 500ms\n    http:\n      url: {}\n  - name: demo-tls\n    interval: 1s\n    timeout: 500ms\n    http:\n      url: https://127.0.0.1:{}/\n      tls:\n        insecure_skip_verify: true\nlogs:\n  - name: app\n    service: demo\n    paths: ['{}']\n    patterns:\n      - name: status\n        regex: 'status=(?P<code>\\d+)'\n        labels: [code]\n",
+        "services:\n  - name: demo\n    interval: 1s\n    timeout: 500ms\n    http:\n      url: {}\n  - name: demo-tls\n    interval: 1s\n    timeout: 500ms\n    http:\n      url: https://127.0.0.1:{}/\n      tls:\n        insecure_skip_verify: true\nlogs:\n  - name: app\n    service: demo\n    paths: ['{}']\n    patterns:\n      - name: status\n        regex: 'status=(?P<code>\\d+)'\n        labels: [code]\n  - name: pods\n    paths: ['{}/pods/{{namespace}}_{{pod}}_{{uid}}/{{container}}/*.log']\n    path_labels: [namespace, container]\n",
         demo.url("/health"),
         demo_tls.addr.port(),
-        app_log.display()
+        app_log.display(),
+        dir.display()
     ));
     std::fs::OpenOptions::new()
         .append(true)
@@ -231,7 +236,7 @@ fn service_down_sends_mail_and_dashboard_queries_return_data() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 23, "every query of the dashboard was run");
+    assert_eq!(checked, 25, "every query of the dashboard was run");
 
     // 3. Error lines in the followed log fire VitalsLogErrors.
     std::fs::OpenOptions::new()

@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::*;
 
 fn config_with_one_service() -> (TestServer, String) {
@@ -25,26 +22,7 @@ fn promtool_check_metrics_is_clean() {
     e.wait_value("vitals_probes_total{microservice=\"web\"}", 1.0);
     e.wait_value("vitals_probes_total{microservice=\"db\"}", 1.0);
     let body = e.metrics();
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is installed by scripts/install-test-deps.sh");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool: {report}\n{body}");
+    let report = promtool_check_metrics(&body);
     assert_eq!(report, "", "promtool findings");
 }
 

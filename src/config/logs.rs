@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::errors::one_line;
+use super::log_paths::{PathLabels, RawPathKeys};
 use super::raw::{RawLog, RawPattern};
 use super::validate::Validator;
 use crate::hash::{fnv1a, Fingerprint};
@@ -62,6 +63,8 @@ pub struct LogSource {
     pub(crate) watch: WatchMode,
     /// Period of the stat poll (the only wake-up in poll mode).
     pub(crate) poll_interval: Duration,
+    /// Labels from the paths' captures (`path_labels`, `service_from`).
+    pub(crate) path_labels: Option<PathLabels>,
 }
 
 /// Tokens that classify a line: error if it contains any error token, else
@@ -122,28 +125,14 @@ fn log(
         );
         ok = false;
     }
-    let mut paths = Vec::new();
-    for (j, p) in r.paths.value.iter().enumerate() {
-        let abs = v.resolve_path(&p.value);
-        let abs = abs.to_string_lossy().into_owned();
-        if abs.contains("**") {
-            let msg = "`**` is not supported; use one `*` per directory level";
-            v.problem(p, &format!("{field}.paths[{j}]"), msg);
-            ok = false;
-            continue;
-        }
-        match globset::Glob::new(&abs) {
-            Ok(_) => paths.push(abs),
-            Err(e) => {
-                v.problem(
-                    p,
-                    &format!("{field}.paths[{j}]"),
-                    format!("invalid glob: {}", e.kind()),
-                );
-                ok = false;
-            }
-        }
-    }
+    let (paths, captures) = super::log_paths::paths(v, &r.paths.value, field, &mut ok);
+    let keys = RawPathKeys {
+        field,
+        log: &r,
+        reserved: &RESERVED_LABELS,
+        default_max_series: DEFAULT_MAX_SERIES,
+    };
+    let path_labels = super::log_paths::validate(v, keys, captures, &mut ok);
     let mut exclude = globset::GlobSetBuilder::new();
     let mut exclude_src = Vec::new();
     for (j, p) in r.exclude.iter().enumerate() {
@@ -265,6 +254,7 @@ fn log(
         service,
         watch,
         poll_interval,
+        path_labels,
     })
 }
 
@@ -352,6 +342,9 @@ impl LogSource {
             }
         }
         fp.add([u8::from(self.levels.case_insensitive)]);
+        if let Some(p) = &self.path_labels {
+            p.fingerprint(&mut fp);
+        }
         fp.add(self.patterns.len().to_le_bytes());
         for p in &self.patterns {
             fp.add(&p.name)

@@ -119,6 +119,10 @@ pub(super) struct RawLog {
     pub(super) service: Option<Spanned<String>>,
     pub(super) watch: Option<Spanned<String>>,
     pub(super) poll_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) path_labels: Vec<Spanned<String>>,
+    pub(super) service_from: Option<Spanned<String>>,
+    pub(super) max_series: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,6 +20,14 @@ pub(crate) mod renames;
 pub(crate) use follow::{spawn, Handle};
 pub(crate) use matcher::{LabelValues, LevelCounts};
 
+/// The level counts of the files whose paths gave one set of label values
+/// (`path_labels`). Held by each such file while it is followed: when the
+/// last holder lets go, the series go with it.
+pub(crate) trait PathSeries: Send + Sync + std::fmt::Debug {
+    /// A block of lines of one such file was classified.
+    fn lines(&self, c: LevelCounts);
+}
+
 /// What a follower reports, from its own thread. Lines are reported per
 /// block, never per line, so a call costs nothing next to the scan.
 pub(crate) trait LogObserver: Send + 'static {
@@ -51,4 +59,11 @@ pub(crate) trait LogObserver: Send + 'static {
     fn watch_failed(&self);
     /// `n` directories are polled without an inotify watch.
     fn unwatched(&self, n: usize);
+    /// A file whose path gave these label values (see
+    /// `PathLabels::values`) is followed from now on; called once per file
+    /// open, so that a block costs one call more, not a lookup.
+    fn path_series(&mut self, values: Vec<String>) -> Option<std::sync::Arc<dyn PathSeries>> {
+        let _ = values;
+        None
+    }
 }

@@ -187,12 +187,20 @@ impl Running {
                 stopping.push(handle);
             }
         }
-        if !stopping.is_empty() {
-            let _ = tokio::task::spawn_blocking(move || {
-                stopping.into_iter().for_each(logs::follow::Handle::stop)
+        // The path series of the stopped followers live on until their
+        // successors hold theirs: a restart does not reset them.
+        let held = if stopping.is_empty() {
+            Vec::new()
+        } else {
+            tokio::task::spawn_blocking(move || {
+                stopping
+                    .into_iter()
+                    .flat_map(logs::follow::Handle::stop_holding)
+                    .collect::<Vec<_>>()
             })
-            .await;
-        }
+            .await
+            .unwrap_or_default()
+        };
         let sources: Vec<crate::config::logs::LogSource> = wanted.into_values().collect();
         let started = start_logs(
             &sources,
@@ -209,6 +217,7 @@ impl Running {
         })
         .await
         .unwrap_or_default();
+        drop(held);
         let mut sources: HashMap<String, crate::config::logs::LogSource> =
             sources.into_iter().map(|s| (s.name.clone(), s)).collect();
         for (name, handle) in started {
@@ -278,11 +287,23 @@ fn start_logs(
 ) -> Vec<(String, logs::Handle)> {
     let mut handles = Vec::with_capacity(sources.len());
     for source in sources {
-        let m = metrics.log(source);
+        let mut m = metrics.log(source);
         board.watch_log(&source.name, m.unwatched_gauge());
         if let Some(service) = &source.service {
             let (error, warning) = m.level_counters();
             board.link_log(&source.name, service, error, warning);
+        } else if source
+            .path_labels
+            .as_ref()
+            .is_some_and(|p| p.service_from.is_some())
+        {
+            // Services known now; one added later links at the log's next start.
+            let links = board
+                .service_names()
+                .into_iter()
+                .filter_map(|s| m.service_counters(&s).map(|(e, w)| (s, e, w)))
+                .collect();
+            board.link_log_services(&source.name, links);
         }
         match logs::spawn(source.clone(), m, storage) {
             Ok(h) => handles.push((source.name.clone(), h)),

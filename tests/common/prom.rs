@@ -82,6 +82,34 @@ fn sample_reads_escaped_labels_timestamps_and_exemplars() {
     assert_eq!(sample(text, "m"), None);
 }
 
+/// What `promtool check metrics` says of `body` (empty when clean); panics
+/// when promtool fails.
+pub fn promtool_check_metrics(body: &str) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed by scripts/install-test-deps.sh");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool: {report}\n{body}");
+    report
+}
+
 /// Runs an instant query; returns the result vector.
 pub fn query(prom: std::net::SocketAddr, q: &str) -> Vec<serde_json::Value> {
     let (status, _, body) = http_get(prom, &format!("/api/v1/query?query={}", urlencode(q)), &[]);

@@ -57,6 +57,8 @@ pub(super) struct Tracked {
     pub(super) mtime: (i64, i64),
     /// Since when the path no longer leads to this file.
     pub(super) detached: Option<Instant>,
+    /// The series of its path labels (`path_labels`), if any.
+    pub(super) series: Option<std::sync::Arc<dyn crate::logs::PathSeries>>,
     /// Its share of the open-file budget (`None`: a copy read past it).
     _fd: Option<crate::fdlimit::Permit>,
 }
@@ -84,6 +86,7 @@ impl Tracked {
             copy: false,
             mtime: (0, 0),
             detached: None,
+            series: None,
             _fd: fd,
         }
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::checkpoint::{FileId, Saved};
 use super::matcher::{LevelMatcher, LinePattern};
 use super::renames::Renames;
-use super::LogObserver;
+use super::{LogObserver, PathSeries};
 use crate::config::logs::{LogSource, WatchMode};
 use file::Tracked;
 use read::Pass;
@@ -50,7 +50,7 @@ pub(crate) struct Handle {
     stop: Arc<AtomicBool>,
     wake: SyncSender<()>,
     started: Receiver<()>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<Vec<Arc<dyn PathSeries>>>>,
 }
 
 impl Handle {
@@ -62,12 +62,20 @@ impl Handle {
 
     /// Asks the follower to read what is left, save its positions and end;
     /// waits for it.
-    pub(crate) fn stop(mut self) {
+    pub(crate) fn stop(self) {
+        drop(self.stop_holding());
+    }
+
+    /// As [`Handle::stop`], returning the path series its files held: a
+    /// caller that restarts the log drops them once the new follower holds
+    /// its own, so the series of files both follow keep their counts.
+    pub(crate) fn stop_holding(mut self) -> Vec<Arc<dyn PathSeries>> {
         self.stop.store(true, Ordering::Release);
         let _ = self.wake.try_send(());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
     }
 }
 
@@ -171,7 +179,7 @@ impl<O: LogObserver> Follower<O> {
         wake_tx: SyncSender<()>,
         stop: Arc<AtomicBool>,
         started: SyncSender<()>,
-    ) {
+    ) -> Vec<Arc<dyn PathSeries>> {
         let mut wake = Wake::new(self.source.poll_interval);
         let mut watcher = match self.source.watch {
             WatchMode::Inotify => wake.watcher(&self.source.name, wake_tx),
@@ -254,5 +262,6 @@ impl<O: LogObserver> Follower<O> {
         self.read_all(Pass::All);
         self.dirty = true;
         self.save();
+        self.files.drain(..).filter_map(|t| t.series).collect()
     }
 }

@@ -11,7 +11,7 @@ use super::Follower;
 use crate::config::logs::StartAt;
 use crate::logs::checkpoint::{self, FileId, Fingerprint, Saved};
 use crate::logs::open::open_regular;
-use crate::logs::LogObserver;
+use crate::logs::{LogObserver, PathSeries};
 
 impl<O: LogObserver> Follower<O> {
     pub(super) fn load_checkpoint(&mut self) {
@@ -177,6 +177,13 @@ impl<O: LogObserver> Follower<O> {
         self.globbed = found.files;
     }
 
+    /// The series of the labels `path` gives (`path_labels`), resolved once
+    /// per file open: lines then cost no lookup.
+    pub(super) fn path_series(&mut self, path: &Path) -> Option<std::sync::Arc<dyn PathSeries>> {
+        let values = self.source.path_labels.as_ref()?.values(path)?;
+        self.scanner.observer.path_series(values)
+    }
+
     /// A matching file not followed for lack of descriptors: said once per
     /// path, counted in a gauge until it is followed.
     pub(super) fn skip(&mut self, path: &Path, why: &str) {
@@ -220,6 +227,7 @@ impl<O: LogObserver> Follower<O> {
         let size = meta.len();
         let head = Fingerprint::read(&file, Fingerprint::MAX_LEN).ok()?;
         let mut t = Tracked::new(id, path.to_path_buf(), file, head, Some(fd));
+        t.series = self.path_series(path);
         if let Some(s) = self.saved.remove(&id) {
             let same = Fingerprint::read(&t.file, s.fingerprint.len).ok() == Some(s.fingerprint);
             if s.copy {

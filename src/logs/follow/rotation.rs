@@ -117,6 +117,8 @@ impl<O: LogObserver> Follower<O> {
                 }
                 tracing::info!(log = %self.source.name, path = %e.path().display(), "reading the rest of a file rotated while stopped");
                 let mut t = Tracked::new(id, e.path(), file, s.fingerprint, Some(fd));
+                // Rotated away: the saved path, not the new name, gave its labels.
+                t.series = self.path_series(&s.path);
                 t.resume_at(s.offset);
                 t.detached = Some(Instant::now());
                 self.rotated_away(id);
@@ -173,6 +175,7 @@ impl<O: LogObserver> Follower<O> {
             c.state = t.state;
             c.recent.clone_from(&t.recent);
             c.tail = t.tail;
+            c.series.clone_from(&t.series);
             self.read_copy(c);
         }
         let t = &mut self.files[i];

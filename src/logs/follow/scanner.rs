@@ -8,7 +8,7 @@ use memchr::{memchr, memchr_iter, memrchr};
 use super::file::{LineState, Tracked};
 use super::READ_BUDGET;
 use crate::logs::matcher::{LevelMatcher, LinePattern};
-use crate::logs::LogObserver;
+use crate::logs::{LogObserver, PathSeries};
 
 /// Counting state shared by every file of the log.
 pub(super) struct Scanner<O> {
@@ -23,31 +23,35 @@ pub(super) struct Scanner<O> {
 
 impl<O: LogObserver> Scanner<O> {
     /// Counts a block of complete lines (each ends with `\n`).
-    fn block(&mut self, b: &[u8]) {
+    fn block(&mut self, b: &[u8], series: Option<&dyn PathSeries>) {
         if b.len() <= self.max_line_bytes + 1 {
-            self.scan(b);
+            self.scan(b, series);
             return;
         }
         // A line may be too long: cut such lines, keep the rest in runs.
         let (mut run, mut start) = (0, 0);
         for nl in memchr_iter(b'\n', b) {
             if nl - start > self.max_line_bytes {
-                self.scan(&b[run..start]);
-                self.scan(&b[start..start + self.max_line_bytes]);
+                self.scan(&b[run..start], series);
+                self.scan(&b[start..start + self.max_line_bytes], series);
                 self.observer.long_line();
                 run = nl + 1;
             }
             start = nl + 1;
         }
-        self.scan(&b[run..]);
+        self.scan(&b[run..], series);
     }
 
     /// Classifies and matches `b`: complete lines, or one cut line.
-    fn scan(&mut self, b: &[u8]) {
+    fn scan(&mut self, b: &[u8], series: Option<&dyn PathSeries>) {
         if b.is_empty() {
             return;
         }
-        self.observer.lines(self.levels.scan(b));
+        let counts = self.levels.scan(b);
+        if let Some(s) = series {
+            s.lines(counts);
+        }
+        self.observer.lines(counts);
         let observer = &mut self.observer;
         for (i, p) in self.patterns.iter_mut().enumerate() {
             p.for_each_matching_line(b, |values| observer.matched(i, values));
@@ -74,7 +78,7 @@ impl<O: LogObserver> Scanner<O> {
         }
         match memrchr(b'\n', rest) {
             Some(j) => {
-                self.block(&rest[..=j]);
+                self.block(&rest[..=j], t.series.as_deref());
                 self.append(t, &rest[j + 1..]);
             }
             None => self.append(t, rest),
@@ -101,13 +105,13 @@ impl<O: LogObserver> Scanner<O> {
             LineState::Skip => {}
             LineState::Overlong => {
                 let line = std::mem::take(&mut t.pending);
-                self.scan(&line);
+                self.scan(&line, t.series.as_deref());
                 self.observer.long_line();
                 t.pending = line;
             }
             LineState::Normal if !t.pending.is_empty() => {
                 let line = std::mem::take(&mut t.pending);
-                self.scan(&line);
+                self.scan(&line, t.series.as_deref());
                 t.pending = line;
             }
             LineState::Normal => {}

@@ -10,9 +10,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::config::logs::LogSource;
-use crate::logs::{LabelValues, LevelCounts, LogObserver};
+use crate::logs::{LabelValues, LevelCounts, LogObserver, PathSeries};
+use paths::{PathMetrics, PathSets};
 use pattern::{Created, PatternMetrics, OVERFLOW_VALUE};
 
+mod paths;
 mod pattern;
 
 /// Label sets vary per log (optional `microservice`, pattern captures).
@@ -40,6 +42,11 @@ pub(super) struct LogFamilies {
     watch_errors: Family<Labels, Counter>,
     unwatched: Family<Labels, Gauge>,
     created: Arc<Mutex<HashMap<PatternKey, Arc<Mutex<Created>>>>>,
+    path_lines: Family<Labels, Counter>,
+    path_sets: PathSets,
+    /// Not exported: lines per (log, service named by `service_from`),
+    /// for the status page; bounded by the configured services.
+    service_lines: Family<Labels, Counter>,
 }
 
 impl LogFamilies {
@@ -48,6 +55,11 @@ impl LogFamilies {
             "vitals_log_lines",
             "Lines read, by level: error (an error token), else warning (a warning token), else other",
             self.lines.clone(),
+        );
+        r.register(
+            "vitals_log_path_lines",
+            "Lines read, by level as in vitals_log_lines_total, per set of values of the log's path_labels (only logs with path_labels or service_from); a series goes when the last file giving its values is gone",
+            self.path_lines.clone(),
         );
         r.register(
             "vitals_log_pattern_matches",
@@ -222,6 +234,15 @@ impl LogFamilies {
             watch_errors: self.watch_errors.get_or_create_owned(&base),
             unwatched: self.unwatched.get_or_create_owned(&base),
             patterns,
+            service_lines: self.service_lines.clone(),
+            paths: source.path_labels.as_ref().map(|p| {
+                PathMetrics::new(
+                    &source.name,
+                    p,
+                    self.path_lines.clone(),
+                    self.path_sets.clone(),
+                )
+            }),
         }
     }
 }
@@ -256,12 +277,32 @@ pub struct LogMetrics {
     unwatched: Gauge,
     /// One per configured pattern, in config order.
     patterns: Vec<PatternMetrics>,
+    /// Series per set of path label values, for logs with `path_labels`.
+    paths: Option<PathMetrics>,
+    service_lines: Family<Labels, Counter>,
 }
 
 impl LogMetrics {
     /// The error and warning counters, for the status page's recent window.
     pub(crate) fn level_counters(&self) -> (Counter, Counter) {
         (self.error.clone(), self.warning.clone())
+    }
+
+    /// The error and warning counters of the lines of files whose
+    /// `service_from` capture names `service`, for the status page; `None`
+    /// when the log has no `service_from`. Files opened from now on count.
+    pub(crate) fn service_counters(&mut self, service: &str) -> Option<(Counter, Counter)> {
+        let p = self.paths.as_mut().filter(|p| p.service())?;
+        let [error, warning] = ["error", "warning"].map(|level| {
+            self.service_lines.get_or_create_owned(&vec![
+                ("log".into(), p.log_name().into()),
+                (crate::metrics::SERVICE_LABEL.into(), service.into()),
+                ("level".into(), level.into()),
+            ])
+        });
+        p.services
+            .insert(service.to_string(), [error.clone(), warning.clone()]);
+        Some((error, warning))
     }
 
     /// The gauge of unwatched directories, for the status page.
@@ -341,6 +382,11 @@ impl LogObserver for LogMetrics {
 
     fn unwatched(&self, n: usize) {
         self.unwatched.set(count(n));
+    }
+
+    fn path_series(&mut self, values: Vec<String>) -> Option<Arc<dyn PathSeries>> {
+        let s: Arc<dyn PathSeries> = self.paths.as_ref()?.series(values);
+        Some(s)
     }
 }
 

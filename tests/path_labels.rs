@@ -1,0 +1,314 @@
+//! Labels from the path (`path_labels`, `service_from`): the real binary
+//! following real directories laid out as the kubelet lays out
+//! `/var/log/pods`, with exact per-label counts.
+
+mod common;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+fn append(path: &Path, bytes: &[u8]) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+/// `root/<ns>_<pod>_uid-<pod>/<container>/0.log`, created empty.
+fn pod_log(root: &Path, ns: &[u8], pod: &str, container: &str) -> PathBuf {
+    let mut dir = root.as_os_str().as_bytes().to_vec();
+    dir.push(b'/');
+    dir.extend_from_slice(ns);
+    dir.extend_from_slice(format!("_{pod}_uid-{pod}/{container}").as_bytes());
+    let dir = PathBuf::from(std::ffi::OsStr::from_bytes(&dir));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("0.log");
+    append(&log, b"");
+    log
+}
+
+/// A log `pods` over `root` in the kubelet layout, plus `extra` YAML.
+fn config(root: &Path, extra: &str) -> String {
+    format!(
+        "logs:\n  - name: pods\n    paths: ['{}/{{namespace}}_{{pod}}_{{uid}}/{{container}}/*.log']\n    start_at: beginning\n    poll_interval: 100ms\n{extra}",
+        root.display()
+    )
+}
+
+/// The `vitals_log_path_lines_total` samples of the exposition.
+fn path_samples(e: &Exporter) -> Vec<String> {
+    let mut v: Vec<String> = e
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with("vitals_log_path_lines_total{"))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+fn series(labels: &str, level: &str) -> String {
+    format!("vitals_log_path_lines_total{{log=\"pods\",level=\"{level}\",{labels}}}")
+}
+
+/// Waits until the three level series of `labels` are exactly `want`.
+fn wait_levels(e: &Exporter, labels: &str, want: (u64, u64, u64)) {
+    for (level, n) in [("error", want.0), ("warning", want.1), ("other", want.2)] {
+        e.wait_value(&series(labels, level), n as f64);
+    }
+}
+
+#[test]
+fn two_pods_two_containers_exact_counts_and_series_go_with_their_files() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let cfg = config(r, "    path_labels: [namespace, container]\n");
+    let shop_app = pod_log(r, b"shop", "cart-1", "app");
+    let shop_side = pod_log(r, b"shop", "cart-1", "sidecar");
+    let pay_app = pod_log(r, b"pay", "api-1", "app");
+    let pay_side = pod_log(r, b"pay", "api-1", "sidecar");
+    let e = Exporter::start(&cfg);
+    append(&shop_app, b"ERROR a\nERROR b\nWARNING c\nfine\n");
+    append(&shop_side, b"WARNING d\n");
+    append(&pay_app, b"ERROR e\nok\nok\n");
+    append(&pay_side, b"fine\n");
+    // A second pod of the same namespace and container: the same series.
+    let shop_app2 = pod_log(r, b"shop", "cart-2", "app");
+    append(&shop_app2, b"ERROR f\n");
+    wait_levels(&e, "namespace=\"shop\",container=\"app\"", (3, 1, 1));
+    wait_levels(&e, "namespace=\"shop\",container=\"sidecar\"", (0, 1, 0));
+    wait_levels(&e, "namespace=\"pay\",container=\"app\"", (1, 0, 2));
+    wait_levels(&e, "namespace=\"pay\",container=\"sidecar\"", (0, 0, 1));
+    e.wait_value("vitals_log_lines_total{log=\"pods\",level=\"error\"}", 4.0);
+    assert_eq!(path_samples(&e).len(), 12, "{:#?}", path_samples(&e));
+    assert_eq!(
+        promtool_check_metrics(&e.metrics()),
+        "",
+        "promtool findings"
+    );
+
+    // cart-1 goes: its sidecar series with it; shop/app lives on in cart-2.
+    append(&shop_app, b"ERROR last words\n");
+    std::fs::remove_dir_all(shop_app.parent().unwrap().parent().unwrap()).unwrap();
+    let sidecar = series("namespace=\"shop\",container=\"sidecar\"", "warning");
+    wait_for("shop/sidecar removed", Duration::from_secs(30), || {
+        e.value(&sidecar).is_none()
+    });
+    assert_eq!(path_samples(&e).len(), 9, "{:#?}", path_samples(&e));
+    wait_levels(&e, "namespace=\"shop\",container=\"app\"", (4, 1, 1));
+    append(&shop_app2, b"WARNING g\n");
+    wait_levels(&e, "namespace=\"shop\",container=\"app\"", (4, 2, 1));
+
+    std::fs::remove_dir_all(shop_app2.parent().unwrap().parent().unwrap()).unwrap();
+    let app = series("namespace=\"shop\",container=\"app\"", "error");
+    wait_for("shop/app removed", Duration::from_secs(30), || {
+        e.value(&app).is_none()
+    });
+    assert_eq!(path_samples(&e).len(), 6, "{:#?}", path_samples(&e));
+    // The per-log series count every line, whatever came and went.
+    e.wait_value("vitals_log_lines_total{log=\"pods\",level=\"error\"}", 5.0);
+    e.wait_value(
+        "vitals_log_lines_total{log=\"pods\",level=\"warning\"}",
+        3.0,
+    );
+    e.wait_value("vitals_log_lines_total{log=\"pods\",level=\"other\"}", 4.0);
+}
+
+#[test]
+fn pods_past_max_series_go_to_overflow_exactly() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    // Present at start-up: the first scan opens them in path order.
+    for (i, pod) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+        let log = pod_log(r, b"ns", pod, "app");
+        append(&log, "ERROR x\n".repeat(i + 1).as_bytes());
+    }
+    let e = Exporter::start(&config(r, "    path_labels: [pod]\n    max_series: 2\n"));
+    wait_levels(&e, "pod=\"a\"", (1, 0, 0));
+    wait_levels(&e, "pod=\"b\"", (2, 0, 0));
+    wait_levels(&e, "pod=\"__overflow__\"", (3 + 4 + 5, 0, 0));
+    assert_eq!(path_samples(&e).len(), 9, "{:#?}", path_samples(&e));
+    // A pod with its own series gone frees a place for the next new one.
+    std::fs::remove_dir_all(r.join("ns_a_uid-a")).unwrap();
+    let a = series("pod=\"a\"", "error");
+    wait_for("pod a removed", Duration::from_secs(30), || {
+        e.value(&a).is_none()
+    });
+    let f = pod_log(r, b"ns", "f", "app");
+    append(&f, b"WARNING y\n");
+    wait_levels(&e, "pod=\"f\"", (0, 1, 0));
+    wait_levels(&e, "pod=\"__overflow__\"", (12, 0, 0));
+}
+
+#[test]
+fn service_from_joins_the_probe_on_the_status_page() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let checkout = pod_log(r, b"shop", "checkout-7d9", "checkout");
+    let other = pod_log(r, b"shop", "cart-1", "cart");
+    let srv = TestServer::http(|_| Reply::new(200, "ok"));
+    let cfg = format!(
+        "services:\n  - name: checkout\n    interval: 1h\n    http:\n      url: {}\n{}",
+        srv.url("/"),
+        config(
+            r,
+            "    path_labels: [namespace]\n    service_from: container\n"
+        )
+    );
+    let e = Exporter::start(&cfg);
+    append(&checkout, b"ERROR a\nERROR b\nWARNING c\n");
+    append(&other, b"ERROR not checkout\n");
+    wait_levels(
+        &e,
+        "namespace=\"shop\",microservice=\"checkout\"",
+        (2, 1, 0),
+    );
+    wait_levels(&e, "namespace=\"shop\",microservice=\"cart\"", (1, 0, 0));
+    e.wait_value("vitals_up{microservice=\"checkout\"}", 1.0);
+    let (_, _, page) = e.get("/");
+    assert!(
+        page.contains("<td>checkout</td><td class=\"up\">up</td>")
+            && page.contains("<td>2</td><td>1</td></tr>"),
+        "{page}"
+    );
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "logs:\n  - name: pods\n    paths: ['{}/{{namespace}}/*.log', '{}/x/*.log']\n    path_labels: [namespace, level]\n    service_from: container\n",
+        root.path().display(),
+        root.path().display()
+    );
+    let path = write_file(root.path(), "c.yaml", &cfg);
+    let (code, _, err) = run_bin(&["--config.check", "--config.file", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let file = path.display();
+    for want in [
+        format!("{file}:4:19: logs[0].path_labels[0]: \"namespace\" is not a capture {{namespace}} of paths[1]"),
+        format!("{file}:4:30: logs[0].path_labels[1]: \"level\" is reserved; rename the capture"),
+        format!("{file}:5:19: logs[0].service_from: \"container\" is not a capture {{container}} of paths[0]"),
+    ] {
+        assert!(err.contains(&want), "want {want}\n{err}");
+    }
+}
+
+#[test]
+fn hostile_directory_names_are_escaped_label_values() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    // A quote, a newline, a backslash and bytes that are not UTF-8.
+    let log = pod_log(r, b"a\"b\nc\\d\xff\xfe", "p", "app");
+    let e = Exporter::start(&config(r, "    path_labels: [namespace]\n"));
+    append(&log, b"ERROR x\n");
+    e.wait_value(
+        &series("namespace=\"a\\\"b\\nc\\\\d\u{fffd}\u{fffd}\"", "error"),
+        1.0,
+    );
+    let text = e.metrics();
+    let want = "vitals_log_path_lines_total{log=\"pods\",level=\"error\",namespace=\"a\\\"b\\nc\\\\d\u{fffd}\u{fffd}\"} 1";
+    assert!(text.lines().any(|l| l == want), "{text}");
+}
+
+#[test]
+fn hostile_ten_thousand_pods_keep_series_bounded() {
+    const PODS: usize = 10_000;
+    const MAX: usize = 50;
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    for i in 0..PODS {
+        let log = pod_log(r, b"ns", &format!("p{i:05}"), "app");
+        append(&log, b"ERROR x\n");
+    }
+    let e = Exporter::start(&config(
+        r,
+        &format!("    path_labels: [pod]\n    max_series: {MAX}\n"),
+    ));
+    // Files beyond the open-file budget are skipped, not lost: count those followed.
+    let followed = || {
+        let t = e.metrics();
+        let f = sample(&t, "vitals_log_files_followed{log=\"pods\"}").unwrap_or(0.0);
+        let s = sample(&t, "vitals_log_files_skipped{log=\"pods\"}").unwrap_or(0.0);
+        let err = sample(&t, "vitals_log_lines_total{log=\"pods\",level=\"error\"}");
+        (f as usize + s as usize == PODS && err == Some(f)).then_some(f as usize)
+    };
+    wait_for("every pod seen", Duration::from_secs(300), || {
+        followed().is_some()
+    });
+    let n = followed().unwrap();
+    assert!(n > MAX, "only {n} files followed");
+    let samples = path_samples(&e);
+    assert_eq!(samples.len(), 3 * (MAX + 1), "{samples:#?}");
+    e.wait_value(&series("pod=\"__overflow__\"", "error"), (n - MAX) as f64);
+    let own: f64 = samples
+        .iter()
+        .filter(|l| l.contains("level=\"error\"") && !l.contains("__overflow__"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(own, MAX as f64);
+}
+
+#[test]
+fn shipped_daemonset_config_is_valid() {
+    let text = std::fs::read_to_string("deploy/kubernetes/daemonset.yaml").unwrap();
+    let body: String = text
+        .lines()
+        .skip_while(|l| !l.contains("exporter.yaml: |"))
+        .skip(1)
+        .take_while(|l| *l != "---")
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    assert!(
+        body.contains("path_labels: [namespace, container]"),
+        "{body}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "exporter.yaml", &body);
+    let (code, out, err) =
+        run_bin_within(&["--config.check", "--config.file", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+#[test]
+fn reload_keeps_the_series_both_configs_give_and_drops_the_others() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let shop = pod_log(r, b"shop", "cart-1", "app");
+    let pay = pod_log(r, b"pay", "api-1", "web");
+    let e = Exporter::start(&config(r, "    path_labels: [namespace]\n"));
+    append(&shop, b"ERROR a\nERROR b\n");
+    append(&pay, b"WARNING c\n");
+    wait_levels(&e, "namespace=\"shop\"", (2, 0, 0));
+    wait_levels(&e, "namespace=\"pay\"", (0, 1, 0));
+    let reload = |yaml: String| {
+        let before = e.log().matches("msg=\"configuration reloaded\"").count();
+        std::fs::write(&e.config, yaml).unwrap();
+        signal(&e, libc::SIGHUP);
+        wait_for("reload logged", Duration::from_secs(30), || {
+            e.log().matches("msg=\"configuration reloaded\"").count() > before
+        });
+    };
+    // A changed setting restarts the follower: the same values keep counting
+    // from where they were, not from 0.
+    reload(config(
+        r,
+        "    path_labels: [namespace]\n    max_series: 10\n",
+    ));
+    append(&shop, b"ERROR d\n");
+    wait_levels(&e, "namespace=\"shop\"", (3, 0, 0));
+    wait_levels(&e, "namespace=\"pay\"", (0, 1, 0));
+    // Other labels: the old series go at once, the new ones count new lines.
+    reload(config(r, "    path_labels: [container]\n"));
+    append(&pay, b"ERROR e\n");
+    wait_levels(&e, "container=\"web\"", (1, 0, 0));
+    wait_levels(&e, "container=\"app\"", (0, 0, 0));
+    assert_eq!(path_samples(&e).len(), 6, "{:#?}", path_samples(&e));
+}

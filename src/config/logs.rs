@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::errors::one_line;
+use super::log_format::{line_format, pattern_field};
+pub use super::log_format::{Container, LineFormat};
 use super::raw::{RawLog, RawPattern};
 use super::validate::Validator;
 use crate::hash::{fnv1a, Fingerprint};
@@ -62,6 +64,8 @@ pub struct LogSource {
     pub(crate) watch: WatchMode,
     /// Period of the stat poll (the only wake-up in poll mode).
     pub(crate) poll_interval: Duration,
+    /// Plain lines, JSON/logfmt, or container records around them.
+    pub(crate) format: LineFormat,
 }
 
 /// Tokens that classify a line: error if it contains any error token, else
@@ -87,6 +91,8 @@ pub struct Pattern {
     pub(crate) labels: Vec<String>,
     /// Distinct label sets kept before matches go to the overflow series.
     pub(crate) max_series: usize,
+    /// The decoded field the regex runs on, instead of the whole line.
+    pub(crate) field: Option<String>,
 }
 
 /// Validates every `logs:` entry; `services` are the configured service names.
@@ -231,6 +237,14 @@ fn log(
             }
         }
     };
+    let format = line_format(
+        v,
+        field,
+        r.format.as_ref(),
+        r.inner_format.as_ref(),
+        r.level_field.as_ref(),
+    );
+    ok &= format.is_some();
     let mut patterns = Vec::new();
     let mut pattern_names = HashSet::new();
     for (j, p) in r.patterns.into_iter().enumerate() {
@@ -238,9 +252,13 @@ fn log(
         if !v.unique_name(&mut pattern_names, &p.name, &pf, "pattern") {
             ok = false;
         }
-        match pattern(v, p, &pf) {
-            Some(p) => patterns.push(p),
-            None => ok = false,
+        let target = pattern_field(v, &pf, p.field.as_ref(), format.as_ref());
+        match (pattern(v, p, &pf), target) {
+            (Some(mut p), Ok(target)) => {
+                p.field = target;
+                patterns.push(p);
+            }
+            _ => ok = false,
         }
     }
     let service = match r.service {
@@ -265,6 +283,7 @@ fn log(
         service,
         watch,
         poll_interval,
+        format: format.unwrap_or_default(),
     })
 }
 
@@ -314,6 +333,7 @@ fn pattern(v: &mut Validator<'_>, p: RawPattern, pf: &str) -> Option<Pattern> {
         regex,
         labels,
         max_series,
+        field: None,
     })
 }
 
@@ -352,6 +372,7 @@ impl LogSource {
             }
         }
         fp.add([u8::from(self.levels.case_insensitive)]);
+        self.format.fingerprint(&mut fp);
         fp.add(self.patterns.len().to_le_bytes());
         for p in &self.patterns {
             fp.add(&p.name)
@@ -361,6 +382,7 @@ impl LogSource {
             for l in &p.labels {
                 fp.add(l);
             }
+            fp.option(p.field.as_deref());
         }
         fp.finish()
     }

@@ -16,6 +16,7 @@
 
 mod duration;
 mod errors;
+mod log_format;
 pub mod logs;
 mod modules;
 mod probe;
@@ -125,9 +126,7 @@ fn validated(v: &mut Validator<'_>, raw: RawConfig) -> Config {
         None => DEFAULT_INTERVAL,
     };
     let default_timeout = match &raw.defaults.timeout {
-        Some(s) => v
-            .positive(s, "defaults.timeout")
-            .unwrap_or(DEFAULT_TIMEOUT),
+        Some(s) => v.positive(s, "defaults.timeout").unwrap_or(DEFAULT_TIMEOUT),
         None => DEFAULT_TIMEOUT,
     };
     let mut seen = HashSet::new();

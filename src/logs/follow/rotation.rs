@@ -171,6 +171,7 @@ impl<O: LogObserver> Follower<O> {
             c.line_start = t.line_start;
             c.pending = std::mem::take(&mut t.pending);
             c.state = t.state;
+            c.partial = t.partial.take();
             c.recent.clone_from(&t.recent);
             c.tail = t.tail;
             self.read_copy(c);

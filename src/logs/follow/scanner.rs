@@ -8,11 +8,14 @@ use memchr::{memchr, memchr_iter, memrchr};
 use super::file::{LineState, Tracked};
 use super::READ_BUDGET;
 use crate::logs::matcher::{LevelMatcher, LinePattern};
+use crate::logs::structured::{Partial, Sinks, Structured};
 use crate::logs::LogObserver;
 
 /// Counting state shared by every file of the log.
 pub(super) struct Scanner<O> {
     pub(super) observer: O,
+    /// Set when the log has a format other than plain.
+    pub(super) structured: Option<Structured>,
     pub(super) levels: LevelMatcher,
     pub(super) patterns: Vec<LinePattern>,
     pub(super) max_line_bytes: usize,
@@ -23,28 +26,37 @@ pub(super) struct Scanner<O> {
 
 impl<O: LogObserver> Scanner<O> {
     /// Counts a block of complete lines (each ends with `\n`).
-    fn block(&mut self, b: &[u8]) {
+    fn block(&mut self, b: &[u8], partial: &mut Option<Partial>) {
         if b.len() <= self.max_line_bytes + 1 {
-            self.scan(b);
+            self.scan(b, false, partial);
             return;
         }
         // A line may be too long: cut such lines, keep the rest in runs.
         let (mut run, mut start) = (0, 0);
         for nl in memchr_iter(b'\n', b) {
             if nl - start > self.max_line_bytes {
-                self.scan(&b[run..start]);
-                self.scan(&b[start..start + self.max_line_bytes]);
+                self.scan(&b[run..start], false, partial);
+                self.scan(&b[start..start + self.max_line_bytes], true, partial);
                 self.observer.long_line();
                 run = nl + 1;
             }
             start = nl + 1;
         }
-        self.scan(&b[run..]);
+        self.scan(&b[run..], false, partial);
     }
 
-    /// Classifies and matches `b`: complete lines, or one cut line.
-    fn scan(&mut self, b: &[u8]) {
+    /// Classifies and matches `b`: complete lines, or one `cut` line.
+    fn scan(&mut self, b: &[u8], cut: bool, partial: &mut Option<Partial>) {
         if b.is_empty() {
+            return;
+        }
+        if let Some(s) = &self.structured {
+            let sinks = Sinks {
+                observer: &mut self.observer,
+                levels: &mut self.levels,
+                patterns: &mut self.patterns,
+            };
+            s.scan(b, cut, partial, sinks);
             return;
         }
         self.observer.lines(self.levels.scan(b));
@@ -74,7 +86,7 @@ impl<O: LogObserver> Scanner<O> {
         }
         match memrchr(b'\n', rest) {
             Some(j) => {
-                self.block(&rest[..=j]);
+                self.block(&rest[..=j], &mut t.partial);
                 self.append(t, &rest[j + 1..]);
             }
             None => self.append(t, rest),
@@ -101,13 +113,13 @@ impl<O: LogObserver> Scanner<O> {
             LineState::Skip => {}
             LineState::Overlong => {
                 let line = std::mem::take(&mut t.pending);
-                self.scan(&line);
+                self.scan(&line, true, &mut t.partial);
                 self.observer.long_line();
                 t.pending = line;
             }
             LineState::Normal if !t.pending.is_empty() => {
                 let line = std::mem::take(&mut t.pending);
-                self.scan(&line);
+                self.scan(&line, false, &mut t.partial);
                 t.pending = line;
             }
             LineState::Normal => {}

@@ -179,11 +179,13 @@ impl Structured {
             Outcome::Level(l) => l,
             // A cut line may have lost its level field; only a plain one is judged by tokens.
             Outcome::NoField if !cut || self.plain(text) => tokens(levels, text),
-            Outcome::Malformed if !cut => {
+            Outcome::NoField => Level::Other,
+            // Cut short, or a blank line: nothing to parse, not an error.
+            Outcome::Malformed if cut || text.iter().all(u8::is_ascii_whitespace) => Level::Other,
+            Outcome::Malformed => {
                 tally.parse_errors += 1;
                 Level::Other
             }
-            Outcome::NoField | Outcome::Malformed => Level::Other,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use serde_saphyr::Spanned;
 
-use super::raw::OneOrMany;
+use super::raw::{OneOrMany, RawLog};
 use super::validate::Validator;
 use crate::hash::Fingerprint;
 use crate::logformat::{FieldSet, Format};
@@ -73,13 +73,9 @@ const MESSAGE_FORMATS: [(&str, Format); 4] = [
 
 /// Validates `format`, `inner_format` and `level_field` of the entry `field`.
 /// `None` after a problem was recorded.
-pub(super) fn line_format(
-    v: &mut Validator<'_>,
-    field: &str,
-    format: Option<&Spanned<String>>,
-    inner: Option<&Spanned<String>>,
-    level_field: Option<&Spanned<OneOrMany>>,
-) -> Option<LineFormat> {
+pub(super) fn line_format(v: &mut Validator<'_>, field: &str, r: &RawLog) -> Option<LineFormat> {
+    let (format, inner) = (r.format.as_ref(), r.inner_format.as_ref());
+    let level_field = r.level_field.as_ref();
     let mut out = LineFormat::default();
     let mut ok = true;
     if let Some(f) = format {

@@ -8,8 +8,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::errors::one_line;
-use super::log_format::{line_format, pattern_field};
-pub use super::log_format::{Container, LineFormat};
+use super::log_format::{line_format, pattern_field, LineFormat};
 use super::raw::{RawLog, RawPattern};
 use super::validate::Validator;
 use crate::hash::{fnv1a, Fingerprint};
@@ -216,6 +215,8 @@ fn log(
         Some(m) => usize::try_from(m.value).unwrap_or(usize::MAX),
         None => DEFAULT_MAX_LINE_BYTES,
     };
+    let format = line_format(v, field, &r);
+    ok &= format.is_some();
     let levels = match r.levels {
         None => Levels::default(),
         Some(l) => {
@@ -237,14 +238,6 @@ fn log(
             }
         }
     };
-    let format = line_format(
-        v,
-        field,
-        r.format.as_ref(),
-        r.inner_format.as_ref(),
-        r.level_field.as_ref(),
-    );
-    ok &= format.is_some();
     let mut patterns = Vec::new();
     let mut pattern_names = HashSet::new();
     for (j, p) in r.patterns.into_iter().enumerate() {
@@ -254,10 +247,7 @@ fn log(
         }
         let target = pattern_field(v, &pf, p.field.as_ref(), format.as_ref());
         match (pattern(v, p, &pf), target) {
-            (Some(mut p), Ok(target)) => {
-                p.field = target;
-                patterns.push(p);
-            }
+            (Some(p), Ok(field)) => patterns.push(Pattern { field, ..p }),
             _ => ok = false,
         }
     }

@@ -16,7 +16,7 @@
 
 mod duration;
 mod errors;
-mod log_format;
+pub(crate) mod log_format;
 pub mod logs;
 mod modules;
 mod probe;

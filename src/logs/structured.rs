@@ -9,7 +9,8 @@ use memchr::memchr;
 
 use super::matcher::{LevelCounts, LevelMatcher, LinePattern};
 use super::LogObserver;
-use crate::config::logs::{Container, LineFormat, Pattern};
+use crate::config::log_format::{Container, LineFormat};
+use crate::config::logs::Pattern;
 use crate::logformat::{
     self, detect, parse_cri, DockerParser, FieldSet, Format, Joiner, Level, Outcome, Stream,
 };

@@ -301,3 +301,21 @@ fn random_lines_in_random_pieces_count_exactly() {
     wait_levels(&e, "app", (want[0], want[1], want[2]));
     assert_eq!(e.value(&series("parse_errors")), Some(0.0));
 }
+
+#[test]
+fn a_message_with_a_cut_record_is_one_long_line() {
+    let (e, _dir, log) = follow("    format: cri\n    max_line_bytes: 100\n");
+    // A record past max_line_bytes (cut: a long line), then enough to pass
+    // the cap again when joined: still the same one long line.
+    let text = [
+        cri("stdout", "P", &format!("WARNING {}", "x".repeat(150))),
+        cri("stdout", "P", &"y".repeat(50)),
+        cri("stdout", "F", "end"),
+        cri("stdout", "F", &"z".repeat(120)),
+    ]
+    .concat();
+    write_in_pieces(&e, &log, text.as_bytes(), &[70]);
+    wait_levels(&e, "app", (0, 1, 1));
+    assert_eq!(e.value(&series("long_lines")), Some(2.0));
+    assert_eq!(e.value(&series("parse_errors")), Some(0.0));
+}

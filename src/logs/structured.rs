@@ -23,6 +23,8 @@ pub(crate) struct Structured {
     levels: FieldSet,
     /// Per pattern in config order: the field its regex runs on, if any.
     fields: Vec<Option<FieldSet>>,
+    /// Whether any pattern targets a field (else lines skip the pattern loop).
+    field_patterns: bool,
     max_line_bytes: usize,
 }
 
@@ -71,7 +73,7 @@ impl Structured {
         if format.is_plain() {
             return None;
         }
-        let fields = patterns
+        let fields: Vec<_> = patterns
             .iter()
             .map(|p| {
                 // Validation allows one dotted name; a FieldSet of one path cannot be too big.
@@ -83,6 +85,7 @@ impl Structured {
             docker: DockerParser::default(),
             message: format.message,
             levels: format.level_fields.clone(),
+            field_patterns: fields.iter().any(Option::is_some),
             fields,
             max_line_bytes,
         })
@@ -109,7 +112,9 @@ impl Structured {
                 None => {
                     let level = self.level(line, cut, s.levels, &mut tally);
                     tally.add(level);
-                    self.patterns(line, false, &mut s);
+                    if self.field_patterns {
+                        self.patterns(line, false, &mut s);
+                    }
                 }
                 Some(c) => self.record(c, line, cut, partial, &mut tally, &mut s),
             }

@@ -4,6 +4,8 @@
 #   EXPORTER_CMD="bash $PWD/bench/exporter.sh" \
 #   EXPORTER_LABEL_METRIC='vitals_log_pattern_matches_total{pattern="user"}' \
 #   ../shared/bench/run_all.sh 1 2 3 5
+# BENCH_MODE=json_levels follows the log with `format: json` and the default
+# level fields.
 set -euo pipefail
 : "${BENCH_MODE:?}" "${BENCH_PORT:?}" "${BENCH_DIR:?}"
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,6 +21,14 @@ case "$BENCH_MODE" in
 logs:
   - name: bench
     paths: [$(q "$BENCH_LOG")]
+YAML
+    ;;
+  json_levels)
+    cat > "$CFG" <<YAML
+logs:
+  - name: bench
+    paths: [$(q "$BENCH_LOG")]
+    format: json
 YAML
     ;;
   labels)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::errors::one_line;
+use super::log_format::{line_format, pattern_field, LineFormat};
 use super::log_paths::{PathLabels, RawPathKeys};
 use super::raw::{RawLog, RawPattern};
 use super::validate::Validator;
@@ -65,6 +66,8 @@ pub struct LogSource {
     pub(crate) poll_interval: Duration,
     /// Labels from the paths' captures (`path_labels`, `service_from`).
     pub(crate) path_labels: Option<PathLabels>,
+    /// Plain lines, JSON/logfmt, or container records around them.
+    pub(crate) format: LineFormat,
 }
 
 /// Tokens that classify a line: error if it contains any error token, else
@@ -90,6 +93,8 @@ pub struct Pattern {
     pub(crate) labels: Vec<String>,
     /// Distinct label sets kept before matches go to the overflow series.
     pub(crate) max_series: usize,
+    /// The decoded field the regex runs on, instead of the whole line.
+    pub(crate) field: Option<String>,
 }
 
 /// Validates every `logs:` entry; `services` are the configured service names.
@@ -199,6 +204,8 @@ fn log(
         Some(m) => usize::try_from(m.value).unwrap_or(usize::MAX),
         None => DEFAULT_MAX_LINE_BYTES,
     };
+    let format = line_format(v, field, &r);
+    ok &= format.is_some();
     let levels = match r.levels {
         None => Levels::default(),
         Some(l) => {
@@ -227,9 +234,10 @@ fn log(
         if !v.unique_name(&mut pattern_names, &p.name, &pf, "pattern") {
             ok = false;
         }
-        match pattern(v, p, &pf) {
-            Some(p) => patterns.push(p),
-            None => ok = false,
+        let target = pattern_field(v, &pf, p.field.as_ref(), format.as_ref());
+        match (pattern(v, p, &pf), target) {
+            (Some(p), Ok(field)) => patterns.push(Pattern { field, ..p }),
+            _ => ok = false,
         }
     }
     let service = match r.service {
@@ -255,6 +263,7 @@ fn log(
         watch,
         poll_interval,
         path_labels,
+        format: format.unwrap_or_default(),
     })
 }
 
@@ -304,6 +313,7 @@ fn pattern(v: &mut Validator<'_>, p: RawPattern, pf: &str) -> Option<Pattern> {
         regex,
         labels,
         max_series,
+        field: None,
     })
 }
 
@@ -345,6 +355,7 @@ impl LogSource {
         if let Some(p) = &self.path_labels {
             p.fingerprint(&mut fp);
         }
+        self.format.fingerprint(&mut fp);
         fp.add(self.patterns.len().to_le_bytes());
         for p in &self.patterns {
             fp.add(&p.name)
@@ -354,6 +365,7 @@ impl LogSource {
             for l in &p.labels {
                 fp.add(l);
             }
+            fp.option(p.field.as_deref());
         }
         fp.finish()
     }

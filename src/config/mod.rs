@@ -16,6 +16,7 @@
 
 mod duration;
 mod errors;
+pub(crate) mod log_format;
 pub(crate) mod log_paths;
 pub mod logs;
 mod modules;

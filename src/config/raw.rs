@@ -123,6 +123,17 @@ pub(super) struct RawLog {
     pub(super) path_labels: Vec<Spanned<String>>,
     pub(super) service_from: Option<Spanned<String>>,
     pub(super) max_series: Option<Spanned<u64>>,
+    pub(super) format: Option<Spanned<String>>,
+    pub(super) inner_format: Option<Spanned<String>>,
+    pub(super) level_field: Option<Spanned<OneOrMany>>,
+}
+
+/// A key that takes one name or a list of names.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,4 +153,5 @@ pub(super) struct RawPattern {
     #[serde(default)]
     pub(super) labels: Vec<Spanned<String>>,
     pub(super) max_series: Option<Spanned<u64>>,
+    pub(super) field: Option<Spanned<String>>,
 }

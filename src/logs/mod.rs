@@ -16,6 +16,7 @@ pub(crate) mod follow;
 pub(crate) mod matcher;
 pub(crate) mod open;
 pub(crate) mod renames;
+pub(crate) mod structured;
 
 pub(crate) use follow::{spawn, Handle};
 pub(crate) use matcher::{LabelValues, LevelCounts};
@@ -47,6 +48,8 @@ pub(crate) trait LogObserver: Send + 'static {
     fn read_failed(&self);
     /// A line exceeded `max_line_bytes`.
     fn long_line(&self);
+    /// `n` lines were not well-formed in the log's format (counted as `other`).
+    fn parse_errors(&self, n: u64);
     /// Bytes not read yet, summed over the files.
     fn lag(&self, bytes: u64);
     /// Loading or saving positions failed.

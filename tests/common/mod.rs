@@ -5,10 +5,12 @@
 
 mod exporter;
 mod http;
+mod logfile;
 mod prom;
 mod tls;
 
 pub use exporter::*;
 pub use http::*;
+pub use logfile::*;
 pub use prom::*;
 pub use tls::*;

@@ -8,6 +8,7 @@ use std::time::Instant;
 use memchr::memrchr;
 
 use crate::logs::checkpoint::{read_exact_at, FileId, Fingerprint};
+use crate::logs::structured::Partial;
 
 /// Whether the file has no name left (deleted while open); an error
 /// proves nothing, so the file is taken as still there.
@@ -40,6 +41,8 @@ pub(super) struct Tracked {
     /// Bytes of the current incomplete line (at most `max_line_bytes`).
     pub(super) pending: Vec<u8>,
     pub(super) state: LineState,
+    /// Container records not joined into a message yet (container formats).
+    pub(super) partial: Option<Partial>,
     /// The file head.
     pub(super) fingerprint: Fingerprint,
     /// The last bytes read (at most [`Fingerprint::MAX_LEN`], ending at
@@ -80,6 +83,7 @@ impl Tracked {
             line_start: 0,
             pending: Vec::new(),
             state: LineState::Normal,
+            partial: None,
             fingerprint,
             recent: Vec::with_capacity(Fingerprint::MAX_LEN as usize),
             tail: Fingerprint::of(&[]),
@@ -95,6 +99,8 @@ impl Tracked {
     pub(super) fn resume_at(&mut self, offset: u64) {
         self.pos = offset;
         self.line_start = offset;
+        // Records before `offset` are not read again: their message is lost.
+        self.partial = None;
         let k = offset.min(Fingerprint::MAX_LEN) as usize;
         self.recent.resize(k, 0);
         let n = read_exact_at(&self.file, &mut self.recent, offset - k as u64).unwrap_or(0);

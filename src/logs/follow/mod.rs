@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use super::checkpoint::{FileId, Saved};
 use super::matcher::{LevelMatcher, LinePattern};
 use super::renames::Renames;
+use super::structured::Structured;
 use super::{LogObserver, PathSeries};
 use crate::config::logs::{LogSource, WatchMode};
 use file::Tracked;
@@ -144,6 +145,7 @@ impl<O: LogObserver> Follower<O> {
     fn new(source: LogSource, observer: O, checkpoint: Option<PathBuf>) -> Self {
         let patterns = source.patterns.iter().map(LinePattern::new).collect();
         let scanner = Scanner {
+            structured: Structured::new(&source.format, &source.patterns, source.max_line_bytes),
             levels: LevelMatcher::new(&source.levels),
             patterns,
             max_line_bytes: source.max_line_bytes,

@@ -173,6 +173,7 @@ impl<O: LogObserver> Follower<O> {
             c.line_start = t.line_start;
             c.pending = std::mem::take(&mut t.pending);
             c.state = t.state;
+            c.partial = t.partial.take();
             c.recent.clone_from(&t.recent);
             c.tail = t.tail;
             c.series.clone_from(&t.series);

@@ -8,11 +8,14 @@ use memchr::{memchr, memchr_iter, memrchr};
 use super::file::{LineState, Tracked};
 use super::READ_BUDGET;
 use crate::logs::matcher::{LevelMatcher, LinePattern};
+use crate::logs::structured::{Partial, Sinks, Structured};
 use crate::logs::{LogObserver, PathSeries};
 
 /// Counting state shared by every file of the log.
 pub(super) struct Scanner<O> {
     pub(super) observer: O,
+    /// Set when the log has a format other than plain.
+    pub(super) structured: Option<Structured>,
     pub(super) levels: LevelMatcher,
     pub(super) patterns: Vec<LinePattern>,
     pub(super) max_line_bytes: usize,
@@ -23,35 +26,62 @@ pub(super) struct Scanner<O> {
 
 impl<O: LogObserver> Scanner<O> {
     /// Counts a block of complete lines (each ends with `\n`).
-    fn block(&mut self, b: &[u8], series: Option<&dyn PathSeries>) {
+    fn block(&mut self, b: &[u8], partial: &mut Option<Partial>, series: Option<&dyn PathSeries>) {
         if b.len() <= self.max_line_bytes + 1 {
-            self.scan(b, series);
+            self.scan(b, false, partial, series);
             return;
         }
         // A line may be too long: cut such lines, keep the rest in runs.
         let (mut run, mut start) = (0, 0);
         for nl in memchr_iter(b'\n', b) {
             if nl - start > self.max_line_bytes {
-                self.scan(&b[run..start], series);
-                self.scan(&b[start..start + self.max_line_bytes], series);
+                self.scan(&b[run..start], false, partial, series);
+                self.scan(
+                    &b[start..start + self.max_line_bytes],
+                    true,
+                    partial,
+                    series,
+                );
                 self.observer.long_line();
                 run = nl + 1;
             }
             start = nl + 1;
         }
-        self.scan(&b[run..], series);
+        self.scan(&b[run..], false, partial, series);
     }
 
-    /// Classifies and matches `b`: complete lines, or one cut line.
-    fn scan(&mut self, b: &[u8], series: Option<&dyn PathSeries>) {
+    /// Classifies and matches `b`: complete lines, or one `cut` line.
+    fn scan(
+        &mut self,
+        b: &[u8],
+        cut: bool,
+        partial: &mut Option<Partial>,
+        series: Option<&dyn PathSeries>,
+    ) {
         if b.is_empty() {
             return;
         }
-        let counts = self.levels.scan(b);
+        let counts = match &self.structured {
+            Some(s) => {
+                let sinks = Sinks {
+                    observer: &mut self.observer,
+                    levels: &mut self.levels,
+                    patterns: &mut self.patterns,
+                };
+                s.scan(b, cut, partial, sinks)
+            }
+            None => {
+                let counts = self.levels.scan(b);
+                self.observer.lines(counts);
+                counts
+            }
+        };
         if let Some(s) = series {
             s.lines(counts);
         }
-        self.observer.lines(counts);
+        if self.structured.is_some() {
+            return;
+        }
         let observer = &mut self.observer;
         for (i, p) in self.patterns.iter_mut().enumerate() {
             p.for_each_matching_line(b, |values| observer.matched(i, values));
@@ -78,7 +108,7 @@ impl<O: LogObserver> Scanner<O> {
         }
         match memrchr(b'\n', rest) {
             Some(j) => {
-                self.block(&rest[..=j], t.series.as_deref());
+                self.block(&rest[..=j], &mut t.partial, t.series.as_deref());
                 self.append(t, &rest[j + 1..]);
             }
             None => self.append(t, rest),
@@ -105,13 +135,13 @@ impl<O: LogObserver> Scanner<O> {
             LineState::Skip => {}
             LineState::Overlong => {
                 let line = std::mem::take(&mut t.pending);
-                self.scan(&line, t.series.as_deref());
+                self.scan(&line, true, &mut t.partial, t.series.as_deref());
                 self.observer.long_line();
                 t.pending = line;
             }
             LineState::Normal if !t.pending.is_empty() => {
                 let line = std::mem::take(&mut t.pending);
-                self.scan(&line, t.series.as_deref());
+                self.scan(&line, false, &mut t.partial, t.series.as_deref());
                 t.pending = line;
             }
             LineState::Normal => {}

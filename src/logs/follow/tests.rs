@@ -68,6 +68,7 @@ impl LogObserver for Recorder {
         self.long.set(self.long.get() + 1);
     }
     fn read(&self, _: u64) {}
+    fn parse_errors(&self, _: u64) {}
     fn files_followed(&self, _: usize) {}
     fn rotated(&self) {}
     fn truncated(&self) {}

@@ -140,6 +140,7 @@ fn pattern(p: &str, labels: &[&str]) -> Pattern {
             .unwrap(),
         labels: labels.iter().map(|l| l.to_string()).collect(),
         max_series: 10,
+        field: None,
     }
 }
 

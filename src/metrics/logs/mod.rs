@@ -35,6 +35,7 @@ pub(super) struct LogFamilies {
     truncations: Family<Labels, Counter>,
     read_errors: Family<Labels, Counter>,
     long_lines: Family<Labels, Counter>,
+    parse_errors: Family<Labels, Counter>,
     lag: Family<Labels, Gauge>,
     checkpoint_errors: Family<Labels, Counter>,
     discovery_errors: Family<Labels, Counter>,
@@ -102,6 +103,11 @@ impl LogFamilies {
             self.long_lines.clone(),
         );
         r.register(
+            "vitals_log_parse_errors",
+            "Lines not well-formed in the log's format (JSON, logfmt, container records); counted as level other",
+            self.parse_errors.clone(),
+        );
+        r.register(
             "vitals_log_lag_bytes",
             "Bytes written to the followed files but not read yet",
             self.lag.clone(),
@@ -156,6 +162,7 @@ impl LogFamilies {
             &self.truncations,
             &self.read_errors,
             &self.long_lines,
+            &self.parse_errors,
             &self.checkpoint_errors,
             &self.discovery_errors,
             &self.watch_errors,
@@ -227,6 +234,7 @@ impl LogFamilies {
             truncations: self.truncations.get_or_create_owned(&base),
             read_errors: self.read_errors.get_or_create_owned(&base),
             long_lines: self.long_lines.get_or_create_owned(&base),
+            parse_errors: self.parse_errors.get_or_create_owned(&base),
             lag: self.lag.get_or_create_owned(&base),
             checkpoint_errors: self.checkpoint_errors.get_or_create_owned(&base),
             discovery_errors: self.discovery_errors.get_or_create_owned(&base),
@@ -269,6 +277,7 @@ pub struct LogMetrics {
     truncations: Counter,
     read_errors: Counter,
     long_lines: Counter,
+    parse_errors: Counter,
     lag: Gauge,
     checkpoint_errors: Counter,
     discovery_errors: Counter,
@@ -358,6 +367,10 @@ impl LogObserver for LogMetrics {
 
     fn long_line(&self) {
         self.long_lines.inc();
+    }
+
+    fn parse_errors(&self, n: u64) {
+        self.parse_errors.inc_by(n);
     }
 
     fn lag(&self, bytes: u64) {

@@ -1,0 +1,250 @@
+//! Lines in a structured format (JSON, logfmt, auto) or container records
+//! (CRI, docker) around them: each line is classified by its level field,
+//! not by words anywhere in it. Only logs configured with a format come
+//! here; plain logs keep the block scan of [`super::matcher`].
+
+use std::borrow::Cow;
+
+use memchr::memchr;
+
+use super::matcher::{LevelCounts, LevelMatcher, LinePattern};
+use super::LogObserver;
+use crate::config::log_format::{Container, LineFormat};
+use crate::config::logs::Pattern;
+use crate::logformat::{
+    self, detect, parse_cri, DockerParser, FieldSet, Format, Joiner, Level, Outcome, Stream,
+};
+
+/// What a log's format asks of each line; shared by the log's files.
+pub(crate) struct Structured {
+    container: Option<Container>,
+    docker: DockerParser,
+    message: Format,
+    levels: FieldSet,
+    /// Per pattern in config order: the field its regex runs on, if any.
+    fields: Vec<Option<FieldSet>>,
+    /// Whether any pattern targets a field (else lines skip the pattern loop).
+    field_patterns: bool,
+    max_line_bytes: usize,
+}
+
+/// Container records of one file not joined into a message yet. Kept in
+/// memory only: a restart resumes at the saved offset, after them.
+#[derive(Debug)]
+pub(crate) struct Partial {
+    joiner: Joiner,
+    /// Per stream: a record of the message being joined was itself cut at
+    /// `max_line_bytes` (already counted as a long line).
+    cut: [bool; 2],
+}
+
+/// The matchers a line goes through, borrowed from the scanner.
+pub(crate) struct Sinks<'a, O> {
+    pub(crate) observer: &'a mut O,
+    pub(crate) levels: &'a mut LevelMatcher,
+    pub(crate) patterns: &'a mut [LinePattern],
+}
+
+/// What one block of lines came to.
+#[derive(Default)]
+struct Tally {
+    counts: LevelCounts,
+    parse_errors: u64,
+}
+
+impl Tally {
+    fn add(&mut self, level: Level) {
+        self.counts.lines += 1;
+        match level {
+            Level::Error => self.counts.error += 1,
+            Level::Warning => self.counts.warning += 1,
+            Level::Other => {}
+        }
+    }
+}
+
+impl Structured {
+    /// `None` for `format: plain`, which the block scan handles.
+    pub(crate) fn new(
+        format: &LineFormat,
+        patterns: &[Pattern],
+        max_line_bytes: usize,
+    ) -> Option<Self> {
+        if format.is_plain() {
+            return None;
+        }
+        let fields: Vec<_> = patterns
+            .iter()
+            .map(|p| {
+                // Validation allows one dotted name; a FieldSet of one path cannot be too big.
+                p.field.as_ref().and_then(|f| FieldSet::new(&[f]).ok())
+            })
+            .collect();
+        Some(Structured {
+            container: format.container,
+            docker: DockerParser::default(),
+            message: format.message,
+            levels: format.level_fields.clone(),
+            field_patterns: fields.iter().any(Option::is_some),
+            fields,
+            max_line_bytes,
+        })
+    }
+
+    /// Counts `b`: complete lines each ending with `\n` (the last may lack
+    /// it), or one line `cut` at `max_line_bytes`.
+    pub(crate) fn scan<O: LogObserver>(
+        &self,
+        b: &[u8],
+        cut: bool,
+        partial: &mut Option<Partial>,
+        mut s: Sinks<'_, O>,
+    ) -> LevelCounts {
+        let mut tally = Tally::default();
+        let mut rest = b;
+        while !rest.is_empty() {
+            let (line, next) = match memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &[][..]),
+            };
+            rest = next;
+            match self.container {
+                None => {
+                    let level = self.level(line, cut, s.levels, &mut tally);
+                    tally.add(level);
+                    if self.field_patterns {
+                        self.patterns(line, false, &mut s);
+                    }
+                }
+                Some(c) => self.record(c, line, cut, partial, &mut tally, &mut s),
+            }
+        }
+        if self.container.is_none() {
+            // Patterns on the whole line run over the block, as for plain logs.
+            for (i, p) in s.patterns.iter_mut().enumerate() {
+                if self.fields[i].is_none() {
+                    p.for_each_matching_line(b, |values| s.observer.matched(i, values));
+                }
+            }
+        }
+        s.observer.lines(tally.counts);
+        if tally.parse_errors > 0 {
+            s.observer.parse_errors(tally.parse_errors);
+        }
+        tally.counts
+    }
+
+    /// Decodes one container record and, once its message is whole,
+    /// classifies and matches the message.
+    fn record<O: LogObserver>(
+        &self,
+        container: Container,
+        line: &[u8],
+        cut: bool,
+        partial: &mut Option<Partial>,
+        tally: &mut Tally,
+        s: &mut Sinks<'_, O>,
+    ) {
+        let parsed = match container {
+            Container::Cri => {
+                parse_cri(line).map(|r| (r.stream, r.partial, Cow::Borrowed(r.message)))
+            }
+            Container::Docker => self
+                .docker
+                .parse(line)
+                .map(|r| (r.stream, r.partial, r.message)),
+        };
+        let Ok((stream, is_partial, fragment)) = parsed else {
+            // A record cut short is not malformed, only long (counted as such).
+            tally.parse_errors += u64::from(!cut);
+            tally.add(Level::Other);
+            return;
+        };
+        let p = partial.get_or_insert_with(|| Partial {
+            joiner: Joiner::new(self.max_line_bytes),
+            cut: [false; 2],
+        });
+        let was_cut = std::mem::replace(&mut p.cut[stream_index(stream)], false) || cut;
+        let Some(joined) = p.joiner.push(stream, is_partial, &fragment) else {
+            p.cut[stream_index(stream)] = was_cut;
+            return;
+        };
+        // One long line per message, however many of its records were cut.
+        if joined.truncated && !was_cut {
+            s.observer.long_line();
+        }
+        let cut = was_cut || joined.truncated;
+        let level = self.level(joined.message, cut, s.levels, tally);
+        tally.add(level);
+        self.patterns(joined.message, true, s);
+    }
+
+    /// The level of one line or message: its level field; the token rule
+    /// when it has none (or is plain); `other` when malformed.
+    fn level(&self, text: &[u8], cut: bool, levels: &mut LevelMatcher, tally: &mut Tally) -> Level {
+        match logformat::level(text, self.message, &self.levels) {
+            Outcome::Level(l) => l,
+            // A cut line may have lost its level field; only a plain one is judged by tokens.
+            Outcome::NoField if !cut || self.plain(text) => tokens(levels, text),
+            Outcome::NoField => Level::Other,
+            // Cut short, or a blank line: nothing to parse, not an error.
+            Outcome::Malformed if cut || text.iter().all(u8::is_ascii_whitespace) => Level::Other,
+            Outcome::Malformed => {
+                tally.parse_errors += 1;
+                Level::Other
+            }
+        }
+    }
+
+    fn plain(&self, text: &[u8]) -> bool {
+        match self.message {
+            Format::Auto => detect(text) == Format::Plain,
+            f => f == Format::Plain,
+        }
+    }
+
+    /// Runs the patterns that target a field (and, for a container message,
+    /// the others on the whole message), each at most once.
+    fn patterns<O: LogObserver>(&self, text: &[u8], whole_too: bool, s: &mut Sinks<'_, O>) {
+        for (i, p) in s.patterns.iter_mut().enumerate() {
+            let target = match &self.fields[i] {
+                None if whole_too => Cow::Borrowed(text),
+                None => continue,
+                Some(f) => match logformat::lookup(text, self.message, f) {
+                    Ok(Some((_, v))) => v,
+                    _ => continue,
+                },
+            };
+            if target.is_empty() {
+                continue;
+            }
+            // A decoded value may hold `\n`: still one line, counted once.
+            let mut first = true;
+            p.for_each_matching_line(&target, |values| {
+                if std::mem::take(&mut first) {
+                    s.observer.matched(i, values);
+                }
+            });
+        }
+    }
+}
+
+fn stream_index(s: Stream) -> usize {
+    match s {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+    }
+}
+
+/// The plain-text rule for one line: error if it holds an error token,
+/// else warning if a warning token, else other.
+fn tokens(levels: &mut LevelMatcher, text: &[u8]) -> Level {
+    let c = levels.scan(text);
+    if c.error > 0 {
+        Level::Error
+    } else if c.warning > 0 {
+        Level::Warning
+    } else {
+        Level::Other
+    }
+}

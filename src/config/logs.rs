@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::errors::one_line;
+use super::log_values::{self, ValueSpec};
 use super::raw::{RawLog, RawPattern};
 use super::validate::Validator;
 use crate::hash::{fnv1a, Fingerprint};
@@ -87,6 +88,10 @@ pub struct Pattern {
     pub(crate) labels: Vec<String>,
     /// Distinct label sets kept before matches go to the overflow series.
     pub(crate) max_series: usize,
+    /// A number observed into a histogram per matching line.
+    pub(crate) value: Option<ValueSpec>,
+    /// A number added to a counter per matching line.
+    pub(crate) sum: Option<ValueSpec>,
 }
 
 /// Validates every `logs:` entry; `services` are the configured service names.
@@ -309,11 +314,15 @@ fn pattern(v: &mut Validator<'_>, p: RawPattern, pf: &str) -> Option<Pattern> {
         Some(m) => usize::try_from(m.value).unwrap_or(usize::MAX),
         None => DEFAULT_MAX_SERIES,
     };
-    ok.then(|| Pattern {
+    let numbers = log_values::numbers(v, (p.value, p.sum), &groups, pf);
+    let (value, sum) = numbers.filter(|_| ok)?;
+    Some(Pattern {
         name: p.name.value,
         regex,
         labels,
         max_series,
+        value,
+        sum,
     })
 }
 
@@ -361,6 +370,7 @@ impl LogSource {
             for l in &p.labels {
                 fp.add(l);
             }
+            log_values::fingerprint(p, &mut fp);
         }
         fp.finish()
     }

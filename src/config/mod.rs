@@ -10,12 +10,13 @@
 //!
 //! One file per concern: `raw` (the serde structs), `validate` (the
 //! validator and the top level), one per section (`services`, `modules`,
-//! [`logs`]), the probe settings (`probe`, `probe_fields`), and the value
+//! [`logs`], with a pattern's numbers in `log_values`), the probe settings (`probe`, `probe_fields`), and the value
 //! kinds (`duration`, `secret`, `errors`). Only leaves are imported
 //! (`hash`, `net`, `fsread`), never an engine.
 
 mod duration;
 mod errors;
+pub(crate) mod log_values;
 pub mod logs;
 mod modules;
 mod probe;
@@ -125,9 +126,7 @@ fn validated(v: &mut Validator<'_>, raw: RawConfig) -> Config {
         None => DEFAULT_INTERVAL,
     };
     let default_timeout = match &raw.defaults.timeout {
-        Some(s) => v
-            .positive(s, "defaults.timeout")
-            .unwrap_or(DEFAULT_TIMEOUT),
+        Some(s) => v.positive(s, "defaults.timeout").unwrap_or(DEFAULT_TIMEOUT),
         None => DEFAULT_TIMEOUT,
     };
     let mut seen = HashSet::new();

@@ -138,4 +138,6 @@ pub(super) struct RawPattern {
     #[serde(default)]
     pub(super) labels: Vec<Spanned<String>>,
     pub(super) max_series: Option<Spanned<u64>>,
+    pub(super) value: Option<super::log_values::RawValue>,
+    pub(super) sum: Option<super::log_values::RawSum>,
 }

@@ -10,7 +10,6 @@ use serde_saphyr::Spanned;
 use super::duration::parse_duration;
 use super::errors::{one_line, ConfigError, Problem};
 
-
 /// Collects problems while turning raw structs into typed values.
 pub(super) struct Validator<'a> {
     file: String,

@@ -18,14 +18,15 @@ pub(crate) mod open;
 pub(crate) mod renames;
 
 pub(crate) use follow::{spawn, Handle};
-pub(crate) use matcher::{LabelValues, LevelCounts};
+pub(crate) use matcher::{LabelValues, LevelCounts, Number, NumberKind};
 
 /// What a follower reports, from its own thread. Lines are reported per
 /// block, never per line, so a call costs nothing next to the scan.
 pub(crate) trait LogObserver: Send + 'static {
     /// A block of lines was classified.
     fn lines(&self, c: LevelCounts);
-    /// Pattern number `pattern` (in config order) matched, with its label values.
+    /// Pattern number `pattern` (in config order) matched, with its label
+    /// values and its numbers (`values.number`).
     fn matched(&mut self, pattern: usize, values: LabelValues<'_>);
     /// `n` bytes were read.
     fn read(&self, n: u64);

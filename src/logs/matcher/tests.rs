@@ -140,6 +140,8 @@ fn pattern(p: &str, labels: &[&str]) -> Pattern {
             .unwrap(),
         labels: labels.iter().map(|l| l.to_string()).collect(),
         max_series: 10,
+        value: None,
+        sum: None,
     }
 }
 

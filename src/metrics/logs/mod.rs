@@ -12,8 +12,10 @@ use prometheus_client::registry::Registry;
 use crate::config::logs::LogSource;
 use crate::logs::{LabelValues, LevelCounts, LogObserver};
 use pattern::{Created, PatternMetrics, OVERFLOW_VALUE};
+use values::{PatternValues, ValueFamilies};
 
 mod pattern;
+mod values;
 
 /// Label sets vary per log (optional `microservice`, pattern captures).
 type Labels = Vec<(String, String)>;
@@ -40,6 +42,7 @@ pub(super) struct LogFamilies {
     watch_errors: Family<Labels, Counter>,
     unwatched: Family<Labels, Gauge>,
     created: Arc<Mutex<HashMap<PatternKey, Arc<Mutex<Created>>>>>,
+    values: ValueFamilies,
 }
 
 impl LogFamilies {
@@ -119,6 +122,7 @@ impl LogFamilies {
             "Directories of the log without an inotify watch: changes there are seen only by the poll",
             self.unwatched.clone(),
         );
+        self.values.register(r);
     }
 
     /// Drops every series of a removed log, captured-label ones included.
@@ -166,10 +170,13 @@ impl LogFamilies {
             let mut c = lock(c);
             for labels in c.sets.values() {
                 self.matches.remove(labels);
+                self.values.remove(labels);
             }
             let mut overflow = key.0.clone();
             overflow.extend(key.1.iter().map(|n| (n.clone(), OVERFLOW_VALUE.into())));
             self.matches.remove(&overflow);
+            self.values.remove(&overflow);
+            self.values.remove(&key.0);
             c.sets.clear();
             c.closed = true;
             false
@@ -202,6 +209,7 @@ impl LogFamilies {
                     key.0.clone(),
                     self.overflow.get_or_create_owned(&key.0),
                     created,
+                    PatternValues::new(&self.values, p, &key.0),
                 )
             })
             .collect();

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::logs::Pattern;
 use super::validate::Validator;
 use crate::hash::Fingerprint;
 
@@ -85,8 +84,8 @@ pub struct ValueSpec {
 }
 
 /// Adds a pattern's `value:` and `sum:` to its log's fingerprint.
-pub(super) fn fingerprint(p: &Pattern, fp: &mut Fingerprint) {
-    for spec in [&p.value, &p.sum] {
+pub(super) fn fingerprint(specs: [&Option<ValueSpec>; 2], fp: &mut Fingerprint) {
+    for spec in specs {
         let Some(s) = spec else {
             fp.add([0u8]);
             continue;

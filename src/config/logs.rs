@@ -370,7 +370,7 @@ impl LogSource {
             for l in &p.labels {
                 fp.add(l);
             }
-            log_values::fingerprint(p, &mut fp);
+            log_values::fingerprint([&p.value, &p.sum], &mut fp);
         }
         fp.finish()
     }

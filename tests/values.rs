@@ -239,3 +239,59 @@ fn json_duration_example_scales_milliseconds_to_seconds() {
         assert_eq!(sample(&m, &s), Some(v), "{s}\n{m}");
     }
 }
+
+#[test]
+fn reload_restarts_changed_histograms_and_drops_removed_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let entry = |numbers: &str| {
+        format!(
+            "logs:\n  - name: app\n    paths: ['{}']\n    patterns:\n      - name: rt\n        regex: 'status=(?P<status>\\d+) rt=(?P<rt>[0-9.]+)'\n        labels: [status]\n{numbers}",
+            log.display()
+        )
+    };
+    let e = Exporter::start(&entry(
+        "        value: {group: rt, buckets: [1]}\n        sum: {group: rt}\n",
+    ));
+    let reload = |yaml: String| {
+        let before = e.log().matches("msg=\"configuration reloaded\"").count();
+        std::fs::write(&e.config, yaml).unwrap();
+        signal(&e, libc::SIGHUP);
+        wait_for("reload logged", std::time::Duration::from_secs(10), || {
+            e.log().matches("msg=\"configuration reloaded\"").count() > before
+        });
+    };
+    let name = "vitals_log_pattern_value_seconds";
+    let labels = ",status=\"200\"";
+    append(&log, b"status=200 rt=0.5\n");
+    assert_histogram(&e, name, labels, &[("1", 1.0), ("+Inf", 1.0)], 0.5);
+
+    // New buckets: the series starts afresh with them; the sum is kept.
+    reload(entry(
+        "        value: {group: rt, buckets: [0.25, 1]}\n        sum: {group: rt}\n",
+    ));
+    append(&log, b"status=200 rt=0.75\n");
+    assert_histogram(
+        &e,
+        name,
+        labels,
+        &[("0.25", 0.0), ("1", 1.0), ("+Inf", 1.0)],
+        0.75,
+    );
+    let sum = series("vitals_log_pattern_sum_seconds_total", labels);
+    assert_eq!(e.value(&sum), Some(1.25));
+
+    // value: and sum: removed: their series and the error counter go.
+    reload(entry(""));
+    append(&log, b"status=200 rt=1\n");
+    e.wait_value(&series("vitals_log_pattern_matches_total", labels), 3.0);
+    let m = e.metrics();
+    for gone in [
+        "vitals_log_pattern_value_seconds",
+        "vitals_log_pattern_sum_seconds_total",
+        "vitals_log_pattern_value_parse_errors_total{",
+    ] {
+        assert!(!m.contains(gone), "{gone} still exposed:\n{m}");
+    }
+}

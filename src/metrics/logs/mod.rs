@@ -203,6 +203,7 @@ impl LogFamilies {
             .zip(keys)
             .map(|(p, key)| {
                 let created = lock(&self.created).entry(key.clone()).or_default().clone();
+                self.values.keep_only(&key.0, p);
                 PatternMetrics::new(
                     p,
                     self.matches.clone(),

@@ -28,10 +28,10 @@ type Sum = Counter<f64, AtomicU64>;
 
 #[derive(Debug, Default)]
 struct Series {
-    /// With the buckets the histogram was made with: a reload that changes
-    /// them starts the series afresh.
-    histograms: BTreeMap<(Unit, Labels), (Vec<f64>, Histogram)>,
-    sums: BTreeMap<(Unit, Labels), Sum>,
+    /// With the spec each series was made with: a reload that changes it
+    /// (buckets, scale, group) starts the series afresh.
+    histograms: BTreeMap<(Unit, Labels), (ValueSpec, Histogram)>,
+    sums: BTreeMap<(Unit, Labels), (ValueSpec, Sum)>,
 }
 
 /// Every pattern's value series, registered once.
@@ -65,6 +65,25 @@ impl ValueFamilies {
     }
 }
 
+impl ValueFamilies {
+    /// Drops the series of the pattern with labels `pattern` (captured
+    /// label sets included) that its new config no longer makes: another
+    /// unit, other buckets, `value:` or `sum:` removed. A reload restarts
+    /// the follower but keeps a pattern's label sets when its labels stay.
+    pub(super) fn keep_only(&self, pattern: &Labels, p: &Pattern) {
+        let ours = |labels: &Labels| labels.starts_with(pattern);
+        let mut s = lock(&self.series);
+        s.histograms
+            .retain(|(_, labels), (spec, _)| !ours(labels) || p.value.as_ref() == Some(spec));
+        s.sums
+            .retain(|(_, labels), (spec, _)| !ours(labels) || p.sum.as_ref() == Some(spec));
+        drop(s);
+        if p.value.is_none() && p.sum.is_none() {
+            self.parse_errors.remove(pattern);
+        }
+    }
+}
+
 impl Collector for ValueFamilies {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = lock(&self.series);
@@ -91,7 +110,7 @@ impl Collector for ValueFamilies {
                     None,
                     MetricType::Counter,
                 )?;
-                for ((_, labels), c) in series.take_while(|((u, _), _)| *u == unit) {
+                for ((_, labels), (_, c)) in series.take_while(|((u, _), _)| *u == unit) {
                     c.encode(m.encode_family(labels)?)?;
                 }
             }
@@ -129,18 +148,19 @@ impl PatternValues {
         let mut s = lock(&self.families.series);
         let histogram = self.value.as_ref().map(|spec| {
             let key = (spec.unit, labels.clone());
-            match s.histograms.get(&key) {
-                Some((b, h)) if *b == spec.buckets => h.clone(),
-                _ => {
-                    let h = Histogram::new(spec.buckets.iter().copied());
-                    s.histograms.insert(key, (spec.buckets.clone(), h.clone()));
-                    h
-                }
-            }
+            let (_, h) = s.histograms.entry(key).or_insert_with(|| {
+                let h = Histogram::new(spec.buckets.iter().copied());
+                (spec.clone(), h)
+            });
+            h.clone()
         });
         let sum = self.sum.as_ref().map(|spec| {
             let key = (spec.unit, labels.clone());
-            s.sums.entry(key).or_default().clone()
+            let (_, c) = s
+                .sums
+                .entry(key)
+                .or_insert_with(|| (spec.clone(), Sum::default()));
+            c.clone()
         });
         ValueSeries {
             histogram,

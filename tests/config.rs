@@ -42,7 +42,7 @@ fn bad_configs_fail_with_exact_messages() {
         assert_eq!(err, want, "{file}");
         checked += 1;
     }
-    assert_eq!(checked, 7, "every bad fixture was checked");
+    assert_eq!(checked, 8, "every bad fixture was checked");
 }
 
 #[test]

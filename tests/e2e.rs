@@ -139,8 +139,16 @@ fn service_down_sends_mail_and_dashboard_queries_return_data() {
     std::fs::create_dir_all(&pod_dir).unwrap();
     std::fs::write(pod_dir.join("0.log"), "").unwrap();
 
+    // The shipped nginx example follows a second log, for the value panels.
+    let access_log = dir.join("access.log");
+    std::fs::write(&access_log, "").unwrap();
+    let nginx = std::fs::read_to_string("deploy/examples/nginx.yaml")
+        .unwrap()
+        .replace("/var/log/nginx/access.log", access_log.to_str().unwrap())
+        .replace("logs:\n", "");
+
     let exporter = Exporter::start(&format!(
-        "services:\n  - name: demo\n    interval: 1s\n    timeout: 500ms\n    http:\n      url: {}\n  - name: demo-tls\n    interval: 1s\n    timeout: 500ms\n    http:\n      url: https://127.0.0.1:{}/\n      tls:\n        insecure_skip_verify: true\nlogs:\n  - name: app\n    service: demo\n    paths: ['{}']\n    patterns:\n      - name: status\n        regex: 'status=(?P<code>\\d+)'\n        labels: [code]\n  - name: pods\n    paths: ['{}/pods/{{namespace}}_{{pod}}_{{uid}}/{{container}}/*.log']\n    path_labels: [namespace, container]\n",
+        "services:\n  - name: demo\n    interval: 1s\n    timeout: 500ms\n    http:\n      url: {}\n  - name: demo-tls\n    interval: 1s\n    timeout: 500ms\n    http:\n      url: https://127.0.0.1:{}/\n      tls:\n        insecure_skip_verify: true\nlogs:\n  - name: app\n    service: demo\n    paths: ['{}']\n    patterns:\n      - name: status\n        regex: 'status=(?P<code>\\d+)'\n        labels: [code]\n  - name: pods\n    paths: ['{}/pods/{{namespace}}_{{pod}}_{{uid}}/{{container}}/*.log']\n    path_labels: [namespace, container]\n{nginx}",
         demo.url("/health"),
         demo_tls.addr.port(),
         app_log.display(),
@@ -152,6 +160,20 @@ fn service_down_sends_mail_and_dashboard_queries_return_data() {
         .unwrap()
         .write_all(b"INFO status=200\nWARNING slow status=200\n")
         .unwrap();
+    // Two request times in (0.025, 0.05], two in (0.05, 0.1]: the median
+    // interpolates to exactly the 0.05 bound.
+    let mut access = String::new();
+    for (status, rt) in [
+        (200, "0.030"),
+        (500, "0.060"),
+        (200, "0.040"),
+        (200, "0.070"),
+    ] {
+        access.push_str(&format!(
+            "127.0.0.1 - - [29/Nov/2026:22:00:00 +0000] \"GET / HTTP/1.1\" {status} 612 \"-\" \"curl/8.5.0\" {rt}\n"
+        ));
+    }
+    std::fs::write(&access_log, access).unwrap();
 
     // Alertmanager with the shipped config, pointed at the sink.
     let (smtp_port, mails) = smtp_sink();
@@ -236,7 +258,15 @@ fn service_down_sends_mail_and_dashboard_queries_return_data() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 25, "every query of the dashboard was run");
+    assert_eq!(checked, 30, "every query of the dashboard was run");
+
+    // 2b. The latency histogram from the nginx example has the known median.
+    let median = wait_query(
+        prom_addr,
+        "histogram_quantile(0.5, sum by (le) (vitals_log_pattern_value_seconds_bucket{log=\"nginx\",pattern=\"requests\"}))",
+        Duration::from_secs(30),
+    );
+    assert_eq!(median[0]["value"][1], "0.05", "{median:?}");
 
     // 3. Error lines in the followed log fire VitalsLogErrors.
     std::fs::OpenOptions::new()

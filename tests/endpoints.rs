@@ -18,9 +18,24 @@ fn config_with_one_service() -> (TestServer, String) {
 #[test]
 fn promtool_check_metrics_is_clean() {
     let (_srv, cfg) = config_with_one_service();
-    let e = Exporter::start(&cfg);
+    // The shipped nginx example brings value histograms and byte sums.
+    let logs = tempfile::tempdir().unwrap();
+    let log = write_file(logs.path(), "access.log", "");
+    let nginx = std::fs::read_to_string("deploy/examples/nginx.yaml")
+        .unwrap()
+        .replace("/var/log/nginx/access.log", log.to_str().unwrap());
+    let e = Exporter::start(&format!("{cfg}{nginx}"));
     e.wait_value("vitals_probes_total{microservice=\"web\"}", 1.0);
     e.wait_value("vitals_probes_total{microservice=\"db\"}", 1.0);
+    std::fs::write(
+        &log,
+        "::1 - - [29/Nov/2026:22:00:00 +0000] \"GET / HTTP/1.1\" 200 612 \"-\" \"curl\" 0.002\n",
+    )
+    .unwrap();
+    e.wait_value(
+        "vitals_log_pattern_value_seconds_count{log=\"nginx\",pattern=\"requests\",status=\"200\"}",
+        1.0,
+    );
     let body = e.metrics();
     let report = promtool_check_metrics(&body);
     assert_eq!(report, "", "promtool findings");

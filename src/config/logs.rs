@@ -2,7 +2,7 @@
 //! structs are in `raw`).
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+
 use std::time::Duration;
 
 use serde_saphyr::Spanned;
@@ -10,9 +10,9 @@ use serde_saphyr::Spanned;
 use super::errors::one_line;
 use super::log_format::{line_format, pattern_field, LineFormat};
 use super::log_paths::{PathLabels, RawPathKeys};
+use super::log_values::{self, ValueSpec};
 use super::raw::{RawLog, RawPattern};
 use super::validate::Validator;
-use crate::hash::{fnv1a, Fingerprint};
 
 /// Default cap on the bytes of one line used for matching.
 pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
@@ -95,6 +95,10 @@ pub struct Pattern {
     pub(crate) max_series: usize,
     /// The decoded field the regex runs on, instead of the whole line.
     pub(crate) field: Option<String>,
+    /// A number observed into a histogram per matching line.
+    pub(crate) value: Option<ValueSpec>,
+    /// A number added to a counter per matching line.
+    pub(crate) sum: Option<ValueSpec>,
 }
 
 /// Validates every `logs:` entry; `services` are the configured service names.
@@ -308,12 +312,16 @@ fn pattern(v: &mut Validator<'_>, p: RawPattern, pf: &str) -> Option<Pattern> {
         Some(m) => usize::try_from(m.value).unwrap_or(usize::MAX),
         None => DEFAULT_MAX_SERIES,
     };
-    ok.then(|| Pattern {
+    let numbers = log_values::numbers(v, (p.value, p.sum), &groups, pf);
+    let (value, sum) = numbers.filter(|_| ok)?;
+    Some(Pattern {
         name: p.name.value,
         regex,
         labels,
         max_series,
         field: None,
+        value,
+        sum,
     })
 }
 
@@ -324,69 +332,5 @@ impl Default for Levels {
             warning: vec!["WARNING".into()],
             case_insensitive: false,
         }
-    }
-}
-
-impl LogSource {
-    /// Identifies every validated setting, so a reload restarts the follower
-    /// exactly when it would follow or count differently: moving the entry to
-    /// other lines or spelling a value differently (`1s` or `1000ms`, a
-    /// default written out) changes nothing.
-    pub(crate) fn fingerprint(&self) -> u64 {
-        let mut fp = Fingerprint::default();
-        fp.add(&self.name);
-        for list in [&self.paths, &self.exclude_src] {
-            fp.add(list.len().to_le_bytes());
-            for p in list {
-                fp.add(p);
-            }
-        }
-        fp.add([self.start_at as u8, self.watch as u8])
-            .add(self.max_line_bytes.to_le_bytes())
-            .duration(self.poll_interval)
-            .option(self.service.as_deref());
-        for list in [&self.levels.error, &self.levels.warning] {
-            fp.add(list.len().to_le_bytes());
-            for t in list {
-                fp.add(t);
-            }
-        }
-        fp.add([u8::from(self.levels.case_insensitive)]);
-        if let Some(p) = &self.path_labels {
-            p.fingerprint(&mut fp);
-        }
-        self.format.fingerprint(&mut fp);
-        fp.add(self.patterns.len().to_le_bytes());
-        for p in &self.patterns {
-            fp.add(&p.name)
-                .add(p.regex.as_str())
-                .add(p.max_series.to_le_bytes())
-                .add(p.labels.len().to_le_bytes());
-            for l in &p.labels {
-                fp.add(l);
-            }
-            fp.option(p.field.as_deref());
-        }
-        fp.finish()
-    }
-
-    /// The file that keeps this log's positions inside the storage directory.
-    pub(crate) fn checkpoint_path(&self, storage: &std::path::Path) -> PathBuf {
-        let safe: String = self
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        // The hash keeps names that sanitize alike ("a b" and "a_b") apart.
-        storage.join(format!(
-            "{safe}-{:08x}.positions",
-            fnv1a(self.name.as_bytes()) as u32
-        ))
     }
 }

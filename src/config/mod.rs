@@ -10,14 +10,16 @@
 //!
 //! One file per concern: `raw` (the serde structs), `validate` (the
 //! validator and the top level), one per section (`services`, `modules`,
-//! [`logs`]), the probe settings (`probe`, `probe_fields`), and the value
+//! [`logs`], with a pattern's numbers in `log_values`), the probe settings (`probe`, `probe_fields`), and the value
 //! kinds (`duration`, `secret`, `errors`). Only leaves are imported
 //! (`hash`, `net`, `fsread`), never an engine.
 
 mod duration;
 mod errors;
 pub(crate) mod log_format;
+mod log_identity;
 pub(crate) mod log_paths;
+pub(crate) mod log_values;
 pub mod logs;
 mod modules;
 mod probe;

@@ -154,4 +154,6 @@ pub(super) struct RawPattern {
     pub(super) labels: Vec<Spanned<String>>,
     pub(super) max_series: Option<Spanned<u64>>,
     pub(super) field: Option<Spanned<String>>,
+    pub(super) value: Option<super::log_values::RawValue>,
+    pub(super) sum: Option<super::log_values::RawSum>,
 }

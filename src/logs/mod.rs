@@ -19,7 +19,7 @@ pub(crate) mod renames;
 pub(crate) mod structured;
 
 pub(crate) use follow::{spawn, Handle};
-pub(crate) use matcher::{LabelValues, LevelCounts};
+pub(crate) use matcher::{LabelValues, LevelCounts, Number, NumberKind};
 
 /// The level counts of the files whose paths gave one set of label values
 /// (`path_labels`). Held by each such file while it is followed: when the
@@ -34,7 +34,8 @@ pub(crate) trait PathSeries: Send + Sync + std::fmt::Debug {
 pub(crate) trait LogObserver: Send + 'static {
     /// A block of lines was classified.
     fn lines(&self, c: LevelCounts);
-    /// Pattern number `pattern` (in config order) matched, with its label values.
+    /// Pattern number `pattern` (in config order) matched, with its label
+    /// values and its numbers (`values.number`).
     fn matched(&mut self, pattern: usize, values: LabelValues<'_>);
     /// `n` bytes were read.
     fn read(&self, n: u64);

@@ -9,6 +9,10 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use memchr::{memchr, memrchr};
 
 use crate::config::logs::{Levels, Pattern};
+use numbers::NumberGroup;
+pub(crate) use numbers::{Number, NumberKind};
+
+mod numbers;
 
 /// Lines counted per level in one block.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +129,7 @@ pub(crate) struct LabelValues<'a> {
     hay: &'a [u8],
     locs: &'a regex::bytes::CaptureLocations,
     groups: &'a [usize],
+    numbers: &'a [Option<NumberGroup>; 2],
 }
 
 impl<'a> LabelValues<'a> {
@@ -134,6 +139,13 @@ impl<'a> LabelValues<'a> {
         self.groups
             .iter()
             .map(move |&g| locs.get(g).map_or(&[][..], |(s, e)| &hay[s..e]))
+    }
+
+    /// The pattern's `value:` or `sum:` number in this line, parsed on demand.
+    pub(crate) fn number(&self, kind: NumberKind) -> Number {
+        self.numbers[kind as usize]
+            .as_ref()
+            .map_or(Number::Absent, |n| n.read(self.hay, self.locs))
     }
 }
 
@@ -145,6 +157,8 @@ pub(crate) struct LinePattern {
     locs: regex::bytes::CaptureLocations,
     /// Capture group index of each label, in the order of `labels`.
     groups: Vec<usize>,
+    /// The `value:` and `sum:` groups, indexed by [`NumberKind`].
+    numbers: [Option<NumberGroup>; 2],
     /// Text anchors (`\A`, `\z`, `(?-m)^`, `(?-m)$`) mean the start or end
     /// of whatever haystack they are given: over a block they would see only
     /// its first or last line, so such a pattern sees each line alone.
@@ -186,6 +200,11 @@ impl LinePattern {
             regex: regex.clone(),
             locs: regex.capture_locations(),
             groups,
+            numbers: [
+                (pattern.value.as_ref())
+                    .and_then(|v| NumberGroup::new(regex, v, NumberKind::Value)),
+                (pattern.sum.as_ref()).and_then(|v| NumberGroup::new(regex, v, NumberKind::Sum)),
+            ],
             lines_alone,
         }
     }
@@ -199,8 +218,14 @@ impl LinePattern {
         mut hit: impl FnMut(LabelValues<'_>),
     ) {
         let (regex, locs, groups) = (&self.regex, &mut self.locs, &self.groups[..]);
+        let numbers = &self.numbers;
         let mut hit = |hay: &[u8], locs: &regex::bytes::CaptureLocations| {
-            hit(LabelValues { hay, locs, groups })
+            hit(LabelValues {
+                hay,
+                locs,
+                groups,
+                numbers,
+            })
         };
         if self.lines_alone {
             for line in block.split_inclusive(|&b| b == b'\n') {

@@ -141,6 +141,8 @@ fn pattern(p: &str, labels: &[&str]) -> Pattern {
         labels: labels.iter().map(|l| l.to_string()).collect(),
         max_series: 10,
         field: None,
+        value: None,
+        sum: None,
     }
 }
 
@@ -173,4 +175,36 @@ fn anchors_are_per_line() {
     let mut n = 0;
     p.for_each_matching_line(b"x\nERROR\r\nERROR x\nERROR\n", |_| n += 1);
     assert_eq!(n, 2);
+}
+
+#[test]
+fn numbers_are_scaled_and_bad_ones_reported_not_panicking() {
+    use crate::config::log_values::{Unit, ValueSpec};
+    let spec = |group: &str, scale: f64| ValueSpec {
+        group: group.into(),
+        unit: Unit::Seconds,
+        scale,
+        buckets: vec![1.0],
+    };
+    let mut pattern = pattern(r"rt=(?P<rt>\S*)(?: b=(?P<b>\S+))?", &[]);
+    pattern.value = Some(spec("rt", 0.001));
+    pattern.sum = Some(spec("b", 1.0));
+    let mut p = LinePattern::new(&pattern);
+    let mut got = Vec::new();
+    let block = b"rt=250 b=7\nrt=- b=-3\nrt=\nrt=1e400 b=1e3\nrt=2E1 b=0.5\r\n";
+    p.for_each_matching_line(block, |v| {
+        got.push((v.number(NumberKind::Value), v.number(NumberKind::Sum)))
+    });
+    use Number::{Absent, Unparsable, Value};
+    assert_eq!(
+        got,
+        [
+            (Value(250.0 * 0.001), Value(7.0)),
+            // A sum never goes down: negative is refused.
+            (Unparsable, Unparsable),
+            (Unparsable, Absent),
+            (Unparsable, Value(1000.0)),
+            (Value(20.0 * 0.001), Value(0.5)),
+        ]
+    );
 }

@@ -10,12 +10,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::config::logs::LogSource;
-use crate::logs::{LabelValues, LevelCounts, LogObserver, PathSeries};
 use paths::{PathMetrics, PathSets};
 use pattern::{Created, PatternMetrics, OVERFLOW_VALUE};
+use values::{PatternValues, ValueFamilies};
 
+mod observer;
 mod paths;
 mod pattern;
+mod values;
 
 /// Label sets vary per log (optional `microservice`, pattern captures).
 type Labels = Vec<(String, String)>;
@@ -48,6 +50,7 @@ pub(super) struct LogFamilies {
     /// Not exported: lines per (log, service named by `service_from`),
     /// for the status page; bounded by the configured services.
     service_lines: Family<Labels, Counter>,
+    values: ValueFamilies,
 }
 
 impl LogFamilies {
@@ -137,6 +140,7 @@ impl LogFamilies {
             "Directories of the log without an inotify watch: changes there are seen only by the poll",
             self.unwatched.clone(),
         );
+        self.values.register(r);
     }
 
     /// Drops every series of a removed log, captured-label ones included.
@@ -185,10 +189,13 @@ impl LogFamilies {
             let mut c = lock(c);
             for labels in c.sets.values() {
                 self.matches.remove(labels);
+                self.values.remove(labels);
             }
             let mut overflow = key.0.clone();
             overflow.extend(key.1.iter().map(|n| (n.clone(), OVERFLOW_VALUE.into())));
             self.matches.remove(&overflow);
+            self.values.remove(&overflow);
+            self.values.remove(&key.0);
             c.sets.clear();
             c.closed = true;
             false
@@ -215,12 +222,14 @@ impl LogFamilies {
             .zip(keys)
             .map(|(p, key)| {
                 let created = lock(&self.created).entry(key.clone()).or_default().clone();
+                self.values.keep_only(&key.0, p);
                 PatternMetrics::new(
                     p,
                     self.matches.clone(),
                     key.0.clone(),
                     self.overflow.get_or_create_owned(&key.0),
                     created,
+                    PatternValues::new(&self.values, p, &key.0),
                 )
             })
             .collect();
@@ -323,84 +332,6 @@ impl LogMetrics {
 /// Gauges hold counts as `i64`; no count comes near its end.
 fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-impl LogObserver for LogMetrics {
-    fn lines(&self, c: LevelCounts) {
-        if c.error > 0 {
-            self.error.inc_by(c.error);
-        }
-        if c.warning > 0 {
-            self.warning.inc_by(c.warning);
-        }
-        let other = c.other();
-        if other > 0 {
-            self.other.inc_by(other);
-        }
-    }
-
-    fn matched(&mut self, pattern: usize, values: LabelValues<'_>) {
-        if let Some(p) = self.patterns.get_mut(pattern) {
-            p.matched(values);
-        }
-    }
-
-    fn read(&self, n: u64) {
-        self.bytes.inc_by(n);
-    }
-
-    fn files_followed(&self, n: usize) {
-        self.files.set(count(n));
-    }
-
-    fn rotated(&self) {
-        self.rotations.inc();
-    }
-
-    fn truncated(&self) {
-        self.truncations.inc();
-    }
-
-    fn read_failed(&self) {
-        self.read_errors.inc();
-    }
-
-    fn long_line(&self) {
-        self.long_lines.inc();
-    }
-
-    fn parse_errors(&self, n: u64) {
-        self.parse_errors.inc_by(n);
-    }
-
-    fn lag(&self, bytes: u64) {
-        self.lag.set(i64::try_from(bytes).unwrap_or(i64::MAX));
-    }
-
-    fn checkpoint_failed(&self) {
-        self.checkpoint_errors.inc();
-    }
-
-    fn discovery_failed(&self) {
-        self.discovery_errors.inc();
-    }
-
-    fn files_skipped(&self, n: usize) {
-        self.skipped.set(count(n));
-    }
-
-    fn watch_failed(&self) {
-        self.watch_errors.inc();
-    }
-
-    fn unwatched(&self, n: usize) {
-        self.unwatched.set(count(n));
-    }
-
-    fn path_series(&mut self, values: Vec<String>) -> Option<Arc<dyn PathSeries>> {
-        let s: Arc<dyn PathSeries> = self.paths.as_ref()?.series(values);
-        Some(s)
-    }
 }
 
 /// A panic while holding the lock leaves plain data, still usable.

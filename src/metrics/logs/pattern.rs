@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
+use super::values::{PatternValues, ValueSeries};
 use super::{lock, Labels};
 use crate::config::logs::Pattern;
 use crate::logs::LabelValues;
@@ -45,6 +46,12 @@ pub(super) struct PatternMetrics {
     unlabelled: Option<Counter>,
     overflow: Counter,
     overflow_series: Option<Counter>,
+    /// For a pattern with `value:` or `sum:`: the series of its numbers,
+    /// keyed like `series`.
+    values: Option<PatternValues>,
+    value_series: HashMap<Vec<u8>, ValueSeries>,
+    unlabelled_values: Option<ValueSeries>,
+    overflow_values: Option<ValueSeries>,
 }
 
 impl PatternMetrics {
@@ -54,12 +61,17 @@ impl PatternMetrics {
         base: Labels,
         overflow: Counter,
         created: Arc<Mutex<Created>>,
+        values: Option<PatternValues>,
     ) -> Self {
         // Without labels the one series exists from the start.
         let unlabelled = p
             .labels
             .is_empty()
             .then(|| family.get_or_create_owned(&base));
+        let unlabelled_values = values
+            .as_ref()
+            .filter(|_| unlabelled.is_some())
+            .map(|v| v.series(&base));
         PatternMetrics {
             family,
             base,
@@ -71,6 +83,10 @@ impl PatternMetrics {
             unlabelled,
             overflow,
             overflow_series: None,
+            values,
+            value_series: HashMap::new(),
+            unlabelled_values,
+            overflow_values: None,
         }
     }
 
@@ -78,6 +94,9 @@ impl PatternMetrics {
     pub(super) fn matched(&mut self, values: LabelValues<'_>) {
         if let Some(c) = &self.unlabelled {
             c.inc();
+            if let Some(v) = &self.unlabelled_values {
+                v.observe(values);
+            }
             return;
         }
         self.key.clear();
@@ -87,6 +106,9 @@ impl PatternMetrics {
         }
         if let Some(c) = self.series.get(self.key.as_slice()) {
             c.inc();
+            if let Some(v) = self.value_series.get(self.key.as_slice()) {
+                v.observe(values);
+            }
             return;
         }
         let mut created = lock(&self.created);
@@ -97,7 +119,7 @@ impl PatternMetrics {
             Some(l) => l.clone(),
             None if created.sets.len() >= self.max => {
                 drop(created);
-                self.overflowed();
+                self.overflowed(values);
                 return;
             }
             None => {
@@ -110,21 +132,35 @@ impl PatternMetrics {
         let c = self.family.get_or_create_owned(&labels);
         c.inc();
         self.series.insert(self.key.clone(), c);
+        if let Some(v) = self.values.as_ref().map(|v| v.series(&labels)) {
+            v.observe(values);
+            self.value_series.insert(self.key.clone(), v);
+        }
     }
 
     /// A match past the cap.
-    fn overflowed(&mut self) {
+    fn overflowed(&mut self, values: LabelValues<'_>) {
         self.overflow.inc();
-        let series = self.overflow_series.get_or_insert_with(|| {
+        let labels = || {
             let mut l = self.base.clone();
             l.extend(
                 self.names
                     .iter()
                     .map(|n| (n.clone(), OVERFLOW_VALUE.to_string())),
             );
-            self.family.get_or_create_owned(&l)
-        });
-        series.inc();
+            l
+        };
+        if self.overflow_series.is_none() {
+            let l = labels();
+            self.overflow_values = self.values.as_ref().map(|v| v.series(&l));
+            self.overflow_series = Some(self.family.get_or_create_owned(&l));
+        }
+        if let Some(c) = &self.overflow_series {
+            c.inc();
+        }
+        if let Some(v) = &self.overflow_values {
+            v.observe(values);
+        }
     }
 
     /// The labels of the series of `self.key`.

@@ -1,0 +1,64 @@
+//! The numbers a pattern carries (`value:`, `sum:`): the captured text,
+//! parsed and scaled only for lines the pattern matched, so a log without
+//! them pays nothing.
+
+use crate::config::log_values::ValueSpec;
+use crate::logformat::parse_number;
+
+/// Which of a pattern's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NumberKind {
+    /// `value:`, observed into a histogram.
+    Value = 0,
+    /// `sum:`, added to a counter.
+    Sum = 1,
+}
+
+/// What a number group held in one matching line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Number {
+    /// The pattern has no such number, or its group took no part in the match.
+    Absent,
+    /// The parsed text times the scale.
+    Value(f64),
+    /// Not a decimal number (`-`, `1,5`, empty), infinite once scaled, or
+    /// negative for a sum (a counter never goes down).
+    Unparsable,
+}
+
+/// Where a pattern's number is and how to read it.
+#[derive(Debug, Clone)]
+pub(crate) struct NumberGroup {
+    group: usize,
+    scale: f64,
+    nonnegative: bool,
+}
+
+impl NumberGroup {
+    /// Locates `spec`'s group in `regex`; validation made it a named group.
+    pub(crate) fn new(
+        regex: &regex::bytes::Regex,
+        spec: &ValueSpec,
+        kind: NumberKind,
+    ) -> Option<Self> {
+        let group = regex
+            .capture_names()
+            .position(|n| n == Some(spec.group.as_str()))?;
+        Some(NumberGroup {
+            group,
+            scale: spec.scale,
+            nonnegative: kind == NumberKind::Sum,
+        })
+    }
+
+    /// The number in the match `locs` over `hay`.
+    pub(crate) fn read(&self, hay: &[u8], locs: &regex::bytes::CaptureLocations) -> Number {
+        let Some((s, e)) = locs.get(self.group) else {
+            return Number::Absent;
+        };
+        match parse_number(&hay[s..e]).map(|v| v * self.scale) {
+            Some(v) if v.is_finite() && !(self.nonnegative && v < 0.0) => Number::Value(v),
+            _ => Number::Unparsable,
+        }
+    }
+}

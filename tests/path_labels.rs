@@ -4,22 +4,11 @@
 
 mod common;
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
-
-fn append(path: &Path, bytes: &[u8]) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(bytes).unwrap();
-}
 
 /// `root/<ns>_<pod>_uid-<pod>/<container>/0.log`, created empty.
 fn pod_log(root: &Path, ns: &[u8], pod: &str, container: &str) -> PathBuf {
@@ -258,14 +247,7 @@ fn hostile_ten_thousand_pods_keep_series_bounded() {
 
 #[test]
 fn shipped_daemonset_config_is_valid() {
-    let text = std::fs::read_to_string("deploy/kubernetes/daemonset.yaml").unwrap();
-    let body: String = text
-        .lines()
-        .skip_while(|l| !l.contains("exporter.yaml: |"))
-        .skip(1)
-        .take_while(|l| *l != "---")
-        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
-        .collect();
+    let body = daemonset_config();
     assert!(
         body.contains("path_labels: [namespace, container]"),
         "{body}"
@@ -275,6 +257,80 @@ fn shipped_daemonset_config_is_valid() {
     let (code, out, err) =
         run_bin_within(&["--config.check", "--config.file", path.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}\n{err}");
+}
+
+/// The shipped DaemonSet's `exporter.yaml`, unindented from its ConfigMap.
+fn daemonset_config() -> String {
+    let text = std::fs::read_to_string("deploy/kubernetes/daemonset.yaml").unwrap();
+    text.lines()
+        .skip_while(|l| !l.contains("exporter.yaml: |"))
+        .skip(1)
+        .take_while(|l| *l != "---")
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect()
+}
+
+/// What the DaemonSet is for: pods writing CRI records whose messages are
+/// JSON, logfmt or text, counted per namespace and container by level, with
+/// decoy words in messages and a record split into partials.
+#[test]
+fn the_shipped_daemonset_counts_container_logs_by_namespace_and_container() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let cfg = daemonset_config().replace("/var/log/pods", r.to_str().unwrap());
+    let shop = pod_log(r, b"shop", "cart-1", "app");
+    let pay = pod_log(r, b"pay", "api-1", "web");
+    let e = Exporter::start(&cfg);
+    let ts = "2026-11-29T10:00:00.000000001Z";
+    append(
+        &shop,
+        format!(
+            "{ts} stdout F {{\"level\":\"error\",\"msg\":\"db down\"}}\n\
+             {ts} stdout F {{\"level\":\"info\",\"msg\":\"ERROR budget ok\"}}\n\
+             {ts} stderr F level=warn msg=\"slow ERROR path\"\n\
+             {ts} stdout P {{\"level\":\"err\",\n"
+        )
+        .as_bytes(),
+    );
+    append(
+        &shop,
+        format!("{ts} stdout F \"msg\":\"split\"}}\n").as_bytes(),
+    );
+    append(
+        &pay,
+        format!("{ts} stdout F plain ERROR text\n{ts} stdout F {{\"severity\":\"WARNING\"}}\n")
+            .as_bytes(),
+    );
+    let count = |ns: &str, container: &str, level: &str| -> Option<f64> {
+        let want = [
+            format!("namespace=\"{ns}\""),
+            format!("container=\"{container}\""),
+            format!("level=\"{level}\""),
+        ];
+        e.metrics()
+            .lines()
+            .filter(|l| l.starts_with("vitals_log_path_lines_total{"))
+            .find(|l| want.iter().all(|w| l.contains(w.as_str())))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    let want = [
+        ("shop", "app", "error", 2.0),
+        ("shop", "app", "warning", 1.0),
+        ("shop", "app", "other", 1.0),
+        ("pay", "web", "error", 1.0),
+        ("pay", "web", "warning", 1.0),
+        ("pay", "web", "other", 0.0),
+    ];
+    wait_for("the per-container counts", Duration::from_secs(60), || {
+        want.iter()
+            .all(|(ns, c, level, n)| count(ns, c, level) == Some(*n))
+    });
+    let (e_err, e_warn, e_other) = levels_of(&e, "pods");
+    assert_eq!((e_err, e_warn, e_other), (3, 2, 1));
+    assert_eq!(
+        e.value("vitals_log_parse_errors_total{log=\"pods\"}"),
+        Some(0.0)
+    );
 }
 
 #[test]

@@ -133,3 +133,162 @@ fn a_partial_record_that_never_ends_stays_within_max_line_bytes() {
     );
     assert_eq!(parse_errors(&e, "cri"), Some(0.0));
 }
+
+/// Appends `text` in pieces cut every `step` bytes, letting the follower
+/// read each piece (`vitals_log_read_bytes_total` of `log`) before the next.
+fn write_in_steps(e: &Exporter, log_name: &str, path: &Path, text: &[u8], step: usize) {
+    let series = format!("vitals_log_read_bytes_total{{log=\"{log_name}\"}}");
+    let mut read = e.value(&series).unwrap_or(0.0);
+    for piece in text.chunks(step) {
+        append(path, piece);
+        read += piece.len() as f64;
+        e.wait_value(&series, read);
+    }
+}
+
+/// Tricky lines for `format: auto`, each with its level (0 error, 1
+/// warning, 2 other) and whether it is a parse error.
+const EDGE_LINES: &[(&[u8], usize, bool)] = &[
+    // JSON: escaped key and value, `\\` right before a closing quote, CRLF,
+    // NUL and invalid UTF-8 inside a string, a level given twice.
+    (br#"{"l\u0065vel":"\u0045RROR"}"#, 0, false),
+    (br#"{"msg":"x\\","level":"warn"}"#, 1, false),
+    (b"{\"level\":\"error\"}\r", 0, false),
+    (b"{\"level\":\"warn\",\"msg\":\"a\x00b\xff\xfe\"}", 1, false),
+    (br#"{"level":"info","level":"error"}"#, 2, false),
+    (br#"{"level":"err\u006fr","msg":"a\u2028b"}"#, 0, false),
+    // A level key nested in an object other than `log` is not the field;
+    // the token rule then finds no token.
+    (
+        br#"{"a":{"level":"error"},"b":[{"level":"error"}]}"#,
+        2,
+        false,
+    ),
+    (br#"{"log":{"level":"warn"},"level":"error"}"#, 0, false),
+    (br#"{"log":{"level":"warn"}}"#, 1, false),
+    (br#"{"log.level":"warn"}"#, 1, false),
+    // Numbers: out of range, negative zero, fractions, strings.
+    (br#"{"level":1e400}"#, 2, false),
+    (br#"{"level":-0}"#, 2, false),
+    (br#"{"level":3}"#, 0, false),
+    (br#"{"level":"4"}"#, 1, false),
+    (br#"{"level":50.5}"#, 2, false),
+    (br#"{"level":"\ud800"}"#, 2, false),
+    // Malformed: text after, trailing comma, bad escapes, short literal.
+    (br#"{"level":"error"} x"#, 2, true),
+    (br#"{"level":"error",}"#, 2, true),
+    (br#"{"level":"error","a":"\x"}"#, 2, true),
+    (br#"{"level":"error","a":"\u12"}"#, 2, true),
+    (br#"{"level":tru}"#, 2, true),
+    (br#"{"level":"error","a":[}"#, 2, true),
+    // logfmt: empty value, first wins, escaped quotes, CRLF, unicode.
+    (b"level= msg=ERROR", 2, false),
+    (b"level=error level=info", 0, false),
+    (br#"level="warn" msg="a \" ERROR b""#, 1, false),
+    (b"level=ERROR\r", 0, false),
+    (br#"level="err\u006fr""#, 0, false),
+    (br#"msg="x\\" level=warn"#, 1, false),
+    (br#"level=warn key="unterminated"#, 2, true),
+    (br#"level="warn"x"#, 2, true),
+    // Not logfmt under auto (no key before `=`): the token rule.
+    (b"=", 2, false),
+    (b"= ERROR", 0, false),
+    (b"ERROR plain", 0, false),
+];
+
+#[test]
+fn edge_lines_in_any_pieces_count_by_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    append(&log, b"");
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: auto\n    paths: ['{}']\n    format: auto\n",
+        log.display()
+    ));
+    e.wait_value("vitals_log_files_followed{log=\"auto\"}", 1.0);
+    let mut want = [0i64; 3];
+    let mut errors = 0.0;
+    let mut text = Vec::new();
+    for (line, level, malformed) in EDGE_LINES {
+        text.extend_from_slice(line);
+        text.push(b'\n');
+        want[*level] += 1;
+        errors += f64::from(u8::from(*malformed));
+    }
+    // Whole, then cut every 4 bytes: mid-escape, mid-key, between `\r` and `\n`.
+    for step in [text.len(), 4] {
+        write_in_steps(&e, "auto", &log, &text, step);
+    }
+    // A 5000-byte key holding a decoy value.
+    let long = format!(
+        "{{\"{}\":\"error\",\"level\":\"info\"}}\n",
+        "k".repeat(5000)
+    );
+    write_in_steps(&e, "auto", &log, long.as_bytes(), 1000);
+    wait_levels(&e, "auto", (want[0] * 2, want[1] * 2, want[2] * 2 + 1));
+    assert_eq!(parse_errors(&e, "auto"), Some(errors * 2.0));
+}
+
+#[test]
+fn a_docker_record_whose_log_is_not_a_string_is_malformed_not_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d.log");
+    append(&d, b"");
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: docker\n    paths: ['{}']\n    format: docker+json\n",
+        d.display()
+    ));
+    e.wait_value("vitals_log_files_followed{log=\"docker\"}", 1.0);
+    append(
+        &d,
+        concat!(
+            r#"{"log":5,"stream":"stdout"}"#,
+            "\n",
+            r#"{"log":{"level":"warn"},"stream":"stdout"}"#,
+            "\n",
+            r#"{"log":null,"stream":"stdout"}"#,
+            "\n",
+            r#"{"log":"{\"level\":\"error\",\"msg\":\"a\u2028b\"}\n","stream":"stdout"}"#,
+            "\n",
+        )
+        .as_bytes(),
+    );
+    wait_levels(&e, "docker", (1, 0, 3));
+    assert_eq!(parse_errors(&e, "docker"), Some(3.0));
+}
+
+#[test]
+fn a_reload_that_changes_the_format_keeps_positions_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("j.log");
+    append(&j, b"");
+    let cfg = |format: &str| {
+        format!(
+            "logs:\n  - name: json\n    paths: ['{}']\n    format: {format}\n",
+            j.display()
+        )
+    };
+    let e = Exporter::start(&cfg("plain"));
+    e.wait_value("vitals_log_files_followed{log=\"json\"}", 1.0);
+    append(&j, b"{\"level\":\"info\",\"msg\":\"ERROR budget\"}\n");
+    wait_levels(&e, "json", (1, 0, 0));
+    let reloads = |want: f64| {
+        e.wait_value("vitals_config_last_reload_successful", 1.0);
+        wait_for("reloaded", std::time::Duration::from_secs(30), || {
+            e.log().matches("msg=\"configuration reloaded\"").count() as f64 >= want
+        });
+    };
+    std::fs::write(&e.config, cfg("json")).unwrap();
+    signal(&e, libc::SIGHUP);
+    reloads(1.0);
+    // Read once more under JSON it would be other; it is not read again.
+    append(&j, b"{\"level\":\"warn\",\"msg\":\"ERROR\"}\n{\"level\":\n");
+    wait_levels(&e, "json", (1, 1, 1));
+    assert_eq!(parse_errors(&e, "json"), Some(1.0));
+    std::fs::write(&e.config, cfg("cri+json")).unwrap();
+    signal(&e, libc::SIGHUP);
+    reloads(2.0);
+    append(&j, b"2026-11-29T10:00:00Z stdout F {\"level\":\"fatal\"}\n");
+    wait_levels(&e, "json", (2, 1, 1));
+    assert_eq!(parse_errors(&e, "json"), Some(1.0));
+}

@@ -292,3 +292,110 @@ fn a_reload_that_changes_the_format_keeps_positions_and_counts() {
     wait_levels(&e, "json", (2, 1, 1));
     assert_eq!(parse_errors(&e, "json"), Some(1.0));
 }
+
+/// xorshift64*: the same records and cuts for a seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A JSON message at level `l` (0 error, 1 warning, 2 other) whose text
+/// claims another level.
+fn message(rng: &mut Rng, l: usize) -> String {
+    let names = [
+        ["error", "FATAL", "\\u0045RROR", "50"],
+        ["warn", "WARNING", "w\\u0061rn", "40"],
+        ["info", "debug", "\\u0049NFO", "30"],
+    ];
+    let decoys = [
+        "ERROR budget ok",
+        "\\\"level\\\":\\\"error\\\"",
+        "WARNING \\\\",
+        "x",
+    ];
+    let name = names[l][rng.below(4)];
+    let decoy = decoys[rng.below(decoys.len())];
+    let pad = "p".repeat(rng.below(300));
+    match rng.below(3) {
+        0 => format!(r#"{{"msg":"{decoy}","level":"{name}","pad":"{pad}"}}"#),
+        1 => format!(r#"{{"log":{{"level":"{name}"}},"msg":"{decoy}{pad}"}}"#),
+        _ => format!(r#"{{"l\u0065vel":"{name}","a":[{{"level":"error"}}],"msg":"{decoy}{pad}"}}"#),
+    }
+}
+
+/// Each message split at random points into partial records, the two
+/// streams interleaved, then the bytes written in random pieces: per-level
+/// counts equal the model's (the level each message was made with).
+#[test]
+fn split_container_records_in_random_pieces_match_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, d) = (dir.path().join("c.log"), dir.path().join("d.log"));
+    append(&c, b"");
+    append(&d, b"");
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: cri\n    paths: ['{c}']\n    format: cri+json\n  - name: docker\n    paths: ['{d}']\n    format: docker+json\n",
+        c = c.display(),
+        d = d.display()
+    ));
+    e.wait_value("vitals_log_files_followed{log=\"docker\"}", 1.0);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut want = [0i64; 3];
+    // Per stream, the records of the messages in order.
+    let (mut cri_recs, mut docker_recs) = ([vec![], vec![]], [vec![], vec![]]);
+    for _ in 0..400 {
+        let l = rng.below(3);
+        want[l] += 1;
+        let m = message(&mut rng, l);
+        let stream = rng.below(2);
+        let name = ["stdout", "stderr"][stream];
+        let mut cuts: Vec<usize> = (0..rng.below(4)).map(|_| rng.below(m.len())).collect();
+        cuts.sort_unstable();
+        cuts.push(m.len());
+        let mut from = 0;
+        for (k, &to) in cuts.iter().enumerate() {
+            let last = k + 1 == cuts.len();
+            let part = &m[from..to];
+            from = to;
+            let tag = if last { "F" } else { "P" };
+            cri_recs[stream].push(format!("2026-11-29T10:00:00.000Z {name} {tag} {part}\n"));
+            let escaped = part.replace('\\', "\\\\").replace('"', "\\\"");
+            let nl = if last { "\\n" } else { "" };
+            docker_recs[stream].push(format!(
+                "{{\"log\":\"{escaped}{nl}\",\"stream\":\"{name}\",\"time\":\"2026-11-29T10:00:00Z\"}}\n"
+            ));
+        }
+    }
+    for (recs, path, log) in [(cri_recs, &c, "cri"), (docker_recs, &d, "docker")] {
+        // Interleave the streams at random, keeping each stream's order.
+        let [mut out, mut err] = recs.map(|v| v.into_iter().peekable());
+        let mut text = String::new();
+        while out.peek().is_some() || err.peek().is_some() {
+            let next = match (out.peek().is_some(), err.peek().is_some()) {
+                (true, true) if rng.below(2) == 0 => err.next(),
+                (true, _) => out.next(),
+                _ => err.next(),
+            };
+            text.push_str(&next.unwrap());
+        }
+        let series = format!("vitals_log_read_bytes_total{{log=\"{log}\"}}");
+        let bytes = text.as_bytes();
+        let mut from = 0;
+        while from < bytes.len() {
+            let to = (from + 1 + rng.below(3000)).min(bytes.len());
+            append(path, &bytes[from..to]);
+            from = to;
+            e.wait_value(&series, from as f64);
+        }
+        wait_levels(&e, log, (want[0], want[1], want[2]));
+        assert_eq!(parse_errors(&e, log), Some(0.0));
+    }
+}

@@ -293,21 +293,6 @@ fn a_reload_that_changes_the_format_keeps_positions_and_counts() {
     assert_eq!(parse_errors(&e, "json"), Some(1.0));
 }
 
-/// xorshift64*: the same records and cuts for a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// A JSON message at level `l` (0 error, 1 warning, 2 other) whose text
 /// claims another level.
 fn message(rng: &mut Rng, l: usize) -> String {

@@ -36,9 +36,10 @@ impl Parser {
         // `log` is first in what the daemon writes; a second pass for `stream` is cheap since
         // the record's only long value is `log`, and strings are skipped with memchr.
         let (_, log) = json::lookup(line, &self.log)?.ok_or(Malformed)?;
-        if !is_string(line, &log) {
-            // Taken for a record without its final `\n`, `"log":5` would be
-            // glued to the head of the next message.
+        // An owned value is a string that held escapes; a borrowed one must
+        // be a string too: taken for a record without its final `\n`,
+        // `"log":5` would be glued to the head of the next message.
+        if matches!(log, Cow::Borrowed(raw) if !follows_quote(line, raw)) {
             return Err(Malformed);
         }
         let (_, stream) = json::lookup(line, &self.stream)?.ok_or(Malformed)?;
@@ -61,16 +62,10 @@ impl Parser {
     }
 }
 
-/// Whether `value`, found in `line` by [`json::lookup`], was a JSON string.
-/// A bare value (`5`, `null`, `{…}`) is borrowed from its first byte, which
-/// follows `:` or a blank; a string's raw bytes follow its opening quote; an
-/// owned value is a string that held escapes.
-fn is_string(line: &[u8], value: &Cow<'_, [u8]>) -> bool {
-    match value {
-        Cow::Owned(_) => true,
-        Cow::Borrowed(raw) => {
-            let at = (raw.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
-            at.checked_sub(1).and_then(|i| line.get(i)) == Some(&b'"')
-        }
-    }
+/// Whether `raw`, borrowed from `line` by [`json::lookup`], was a JSON
+/// string: a string's raw bytes follow its opening quote, while a bare value
+/// (`5`, `null`, `{…}`) is borrowed from its first byte, after `:` or a blank.
+fn follows_quote(line: &[u8], raw: &[u8]) -> bool {
+    let at = (raw.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+    at.checked_sub(1).and_then(|i| line.get(i)) == Some(&b'"')
 }

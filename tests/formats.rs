@@ -231,21 +231,6 @@ fn cri_rotation_and_restart_keep_exact_counts() {
     assert_eq!(e.value(&series("parse_errors")), Some(1.0));
 }
 
-/// xorshift64*: the same lines and cuts for a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// A line at level `l` (0 error, 1 warning, 2 other) in a random style,
 /// with message words that claim another level.
 fn random_line(rng: &mut Rng, l: usize) -> String {
@@ -268,7 +253,7 @@ fn random_line(rng: &mut Rng, l: usize) -> String {
     match rng.below(4) {
         0 if numeric => format!(
             r#"{{"ts":{},"level":{name},"msg":"{decoy}"}}"#,
-            rng.next() % 1000
+            rng.next_u64() % 1000
         ),
         0 | 1 => format!(r#"{{"msg":"{decoy}","level": "{name}","n":[1,{{"a":null}}]}}"#),
         2 => format!(r#"{{"log":{{"level":"{name}"}},"msg":"{decoy}"}}"#),

@@ -133,3 +133,254 @@ fn a_partial_record_that_never_ends_stays_within_max_line_bytes() {
     );
     assert_eq!(parse_errors(&e, "cri"), Some(0.0));
 }
+
+/// Appends `text` in pieces cut every `step` bytes, letting the follower
+/// read each piece (`vitals_log_read_bytes_total` of `log`) before the next.
+fn write_in_steps(e: &Exporter, log_name: &str, path: &Path, text: &[u8], step: usize) {
+    let series = format!("vitals_log_read_bytes_total{{log=\"{log_name}\"}}");
+    let mut read = e.value(&series).unwrap_or(0.0);
+    for piece in text.chunks(step) {
+        append(path, piece);
+        read += piece.len() as f64;
+        e.wait_value(&series, read);
+    }
+}
+
+/// Tricky lines for `format: auto`, each with its level (0 error, 1
+/// warning, 2 other) and whether it is a parse error.
+const EDGE_LINES: &[(&[u8], usize, bool)] = &[
+    // JSON: escaped key and value, `\\` right before a closing quote, CRLF,
+    // NUL and invalid UTF-8 inside a string, a level given twice.
+    (br#"{"l\u0065vel":"\u0045RROR"}"#, 0, false),
+    (br#"{"msg":"x\\","level":"warn"}"#, 1, false),
+    (b"{\"level\":\"error\"}\r", 0, false),
+    (b"{\"level\":\"warn\",\"msg\":\"a\x00b\xff\xfe\"}", 1, false),
+    (br#"{"level":"info","level":"error"}"#, 2, false),
+    (br#"{"level":"err\u006fr","msg":"a\u2028b"}"#, 0, false),
+    // A level key nested in an object other than `log` is not the field;
+    // the token rule then finds no token.
+    (
+        br#"{"a":{"level":"error"},"b":[{"level":"error"}]}"#,
+        2,
+        false,
+    ),
+    (br#"{"log":{"level":"warn"},"level":"error"}"#, 0, false),
+    (br#"{"log":{"level":"warn"}}"#, 1, false),
+    (br#"{"log.level":"warn"}"#, 1, false),
+    // Numbers: out of range, negative zero, fractions, strings.
+    (br#"{"level":1e400}"#, 2, false),
+    (br#"{"level":-0}"#, 2, false),
+    (br#"{"level":3}"#, 0, false),
+    (br#"{"level":"4"}"#, 1, false),
+    (br#"{"level":50.5}"#, 2, false),
+    (br#"{"level":"\ud800"}"#, 2, false),
+    // Malformed: text after, trailing comma, bad escapes, short literal.
+    (br#"{"level":"error"} x"#, 2, true),
+    (br#"{"level":"error",}"#, 2, true),
+    (br#"{"level":"error","a":"\x"}"#, 2, true),
+    (br#"{"level":"error","a":"\u12"}"#, 2, true),
+    (br#"{"level":tru}"#, 2, true),
+    (br#"{"level":"error","a":[}"#, 2, true),
+    // logfmt: empty value, first wins, escaped quotes, CRLF, unicode.
+    (b"level= msg=ERROR", 2, false),
+    (b"level=error level=info", 0, false),
+    (br#"level="warn" msg="a \" ERROR b""#, 1, false),
+    (b"level=ERROR\r", 0, false),
+    (br#"level="err\u006fr""#, 0, false),
+    (br#"msg="x\\" level=warn"#, 1, false),
+    (br#"level=warn key="unterminated"#, 2, true),
+    (br#"level="warn"x"#, 2, true),
+    // Not logfmt under auto (no key before `=`): the token rule.
+    (b"=", 2, false),
+    (b"= ERROR", 0, false),
+    (b"ERROR plain", 0, false),
+];
+
+#[test]
+fn edge_lines_in_any_pieces_count_by_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    append(&log, b"");
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: auto\n    paths: ['{}']\n    format: auto\n",
+        log.display()
+    ));
+    e.wait_value("vitals_log_files_followed{log=\"auto\"}", 1.0);
+    let mut want = [0i64; 3];
+    let mut errors = 0.0;
+    let mut text = Vec::new();
+    for (line, level, malformed) in EDGE_LINES {
+        text.extend_from_slice(line);
+        text.push(b'\n');
+        want[*level] += 1;
+        errors += f64::from(u8::from(*malformed));
+    }
+    // Whole, then cut every 4 bytes: mid-escape, mid-key, between `\r` and `\n`.
+    for step in [text.len(), 4] {
+        write_in_steps(&e, "auto", &log, &text, step);
+    }
+    // A 5000-byte key holding a decoy value.
+    let long = format!(
+        "{{\"{}\":\"error\",\"level\":\"info\"}}\n",
+        "k".repeat(5000)
+    );
+    write_in_steps(&e, "auto", &log, long.as_bytes(), 1000);
+    wait_levels(&e, "auto", (want[0] * 2, want[1] * 2, want[2] * 2 + 1));
+    assert_eq!(parse_errors(&e, "auto"), Some(errors * 2.0));
+}
+
+#[test]
+fn a_docker_record_whose_log_is_not_a_string_is_malformed_not_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d.log");
+    append(&d, b"");
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: docker\n    paths: ['{}']\n    format: docker+json\n",
+        d.display()
+    ));
+    e.wait_value("vitals_log_files_followed{log=\"docker\"}", 1.0);
+    append(
+        &d,
+        concat!(
+            r#"{"log":5,"stream":"stdout"}"#,
+            "\n",
+            r#"{"log":{"level":"warn"},"stream":"stdout"}"#,
+            "\n",
+            r#"{"log":null,"stream":"stdout"}"#,
+            "\n",
+            r#"{"log":"{\"level\":\"error\",\"msg\":\"a\u2028b\"}\n","stream":"stdout"}"#,
+            "\n",
+        )
+        .as_bytes(),
+    );
+    wait_levels(&e, "docker", (1, 0, 3));
+    assert_eq!(parse_errors(&e, "docker"), Some(3.0));
+}
+
+#[test]
+fn a_reload_that_changes_the_format_keeps_positions_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("j.log");
+    append(&j, b"");
+    let cfg = |format: &str| {
+        format!(
+            "logs:\n  - name: json\n    paths: ['{}']\n    format: {format}\n",
+            j.display()
+        )
+    };
+    let e = Exporter::start(&cfg("plain"));
+    e.wait_value("vitals_log_files_followed{log=\"json\"}", 1.0);
+    append(&j, b"{\"level\":\"info\",\"msg\":\"ERROR budget\"}\n");
+    wait_levels(&e, "json", (1, 0, 0));
+    let reloads = |want: f64| {
+        e.wait_value("vitals_config_last_reload_successful", 1.0);
+        wait_for("reloaded", std::time::Duration::from_secs(30), || {
+            e.log().matches("msg=\"configuration reloaded\"").count() as f64 >= want
+        });
+    };
+    std::fs::write(&e.config, cfg("json")).unwrap();
+    signal(&e, libc::SIGHUP);
+    reloads(1.0);
+    // Read once more under JSON it would be other; it is not read again.
+    append(&j, b"{\"level\":\"warn\",\"msg\":\"ERROR\"}\n{\"level\":\n");
+    wait_levels(&e, "json", (1, 1, 1));
+    assert_eq!(parse_errors(&e, "json"), Some(1.0));
+    std::fs::write(&e.config, cfg("cri+json")).unwrap();
+    signal(&e, libc::SIGHUP);
+    reloads(2.0);
+    append(&j, b"2026-11-29T10:00:00Z stdout F {\"level\":\"fatal\"}\n");
+    wait_levels(&e, "json", (2, 1, 1));
+    assert_eq!(parse_errors(&e, "json"), Some(1.0));
+}
+
+/// A JSON message at level `l` (0 error, 1 warning, 2 other) whose text
+/// claims another level.
+fn message(rng: &mut Rng, l: usize) -> String {
+    let names = [
+        ["error", "FATAL", "\\u0045RROR", "50"],
+        ["warn", "WARNING", "w\\u0061rn", "40"],
+        ["info", "debug", "\\u0049NFO", "30"],
+    ];
+    let decoys = [
+        "ERROR budget ok",
+        "\\\"level\\\":\\\"error\\\"",
+        "WARNING \\\\",
+        "x",
+    ];
+    let name = names[l][rng.below(4)];
+    let decoy = decoys[rng.below(decoys.len())];
+    let pad = "p".repeat(rng.below(300));
+    match rng.below(3) {
+        0 => format!(r#"{{"msg":"{decoy}","level":"{name}","pad":"{pad}"}}"#),
+        1 => format!(r#"{{"log":{{"level":"{name}"}},"msg":"{decoy}{pad}"}}"#),
+        _ => format!(r#"{{"l\u0065vel":"{name}","a":[{{"level":"error"}}],"msg":"{decoy}{pad}"}}"#),
+    }
+}
+
+/// Each message split at random points into partial records, the two
+/// streams interleaved, then the bytes written in random pieces: per-level
+/// counts equal the model's (the level each message was made with).
+#[test]
+fn split_container_records_in_random_pieces_match_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, d) = (dir.path().join("c.log"), dir.path().join("d.log"));
+    append(&c, b"");
+    append(&d, b"");
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: cri\n    paths: ['{c}']\n    format: cri+json\n  - name: docker\n    paths: ['{d}']\n    format: docker+json\n",
+        c = c.display(),
+        d = d.display()
+    ));
+    e.wait_value("vitals_log_files_followed{log=\"docker\"}", 1.0);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut want = [0i64; 3];
+    // Per stream, the records of the messages in order.
+    let (mut cri_recs, mut docker_recs) = ([vec![], vec![]], [vec![], vec![]]);
+    for _ in 0..400 {
+        let l = rng.below(3);
+        want[l] += 1;
+        let m = message(&mut rng, l);
+        let stream = rng.below(2);
+        let name = ["stdout", "stderr"][stream];
+        let mut cuts: Vec<usize> = (0..rng.below(4)).map(|_| rng.below(m.len())).collect();
+        cuts.sort_unstable();
+        cuts.push(m.len());
+        let mut from = 0;
+        for (k, &to) in cuts.iter().enumerate() {
+            let last = k + 1 == cuts.len();
+            let part = &m[from..to];
+            from = to;
+            let tag = if last { "F" } else { "P" };
+            cri_recs[stream].push(format!("2026-11-29T10:00:00.000Z {name} {tag} {part}\n"));
+            let escaped = part.replace('\\', "\\\\").replace('"', "\\\"");
+            let nl = if last { "\\n" } else { "" };
+            docker_recs[stream].push(format!(
+                "{{\"log\":\"{escaped}{nl}\",\"stream\":\"{name}\",\"time\":\"2026-11-29T10:00:00Z\"}}\n"
+            ));
+        }
+    }
+    for (recs, path, log) in [(cri_recs, &c, "cri"), (docker_recs, &d, "docker")] {
+        // Interleave the streams at random, keeping each stream's order.
+        let [mut out, mut err] = recs.map(|v| v.into_iter().peekable());
+        let mut text = String::new();
+        while out.peek().is_some() || err.peek().is_some() {
+            let next = match (out.peek().is_some(), err.peek().is_some()) {
+                (true, true) if rng.below(2) == 0 => err.next(),
+                (true, _) => out.next(),
+                _ => err.next(),
+            };
+            text.push_str(&next.unwrap());
+        }
+        let series = format!("vitals_log_read_bytes_total{{log=\"{log}\"}}");
+        let bytes = text.as_bytes();
+        let mut from = 0;
+        while from < bytes.len() {
+            let to = (from + 1 + rng.below(3000)).min(bytes.len());
+            append(path, &bytes[from..to]);
+            from = to;
+            e.wait_value(&series, from as f64);
+        }
+        wait_levels(&e, log, (want[0], want[1], want[2]));
+        assert_eq!(parse_errors(&e, log), Some(0.0));
+    }
+}

@@ -18,8 +18,10 @@ use super::validate::Validator;
 pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 /// Default cap on distinct label sets per pattern.
 pub(crate) const DEFAULT_MAX_SERIES: usize = 1000;
-/// Label names our own series use; a pattern label may not take them.
-const RESERVED_LABELS: [&str; 4] = ["log", "level", "pattern", "microservice"];
+/// Label names our own series use; a pattern label may not take them. `le`
+/// is a histogram's bucket bound: a second `le` on a `value:` series would
+/// make Prometheus reject the whole scrape.
+const RESERVED_LABELS: [&str; 5] = ["log", "level", "pattern", "microservice", "le"];
 
 /// Where to start reading a file seen for the first time at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

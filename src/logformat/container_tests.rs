@@ -83,6 +83,10 @@ fn docker_records() {
         Ok((Stream::Stdout, false, s("café")))
     );
     assert_eq!(
+        ok(r#"{"log":"","stream":"stdout"}"#),
+        Ok((Stream::Stdout, true, s("")))
+    );
+    assert_eq!(
         ok(r#"{"log":"\n","stream":"stdout"}"#),
         Ok((Stream::Stdout, false, s("")))
     );
@@ -92,6 +96,10 @@ fn docker_records() {
         r#"{"log":"x\n","stream":"stdin"}"#,
         r#"{"log":"x\n","stream":"stdout""#,
         "log",
+        r#"{"log":5,"stream":"stdout"}"#,
+        r#"{"log": null,"stream":"stdout"}"#,
+        r#"{"log":{"a":"x\n"},"stream":"stdout"}"#,
+        r#"{"log":["x\n"],"stream":"stdout"}"#,
     ] {
         assert_eq!(ok(bad), Err(Malformed), "{bad}");
     }

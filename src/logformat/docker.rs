@@ -36,6 +36,12 @@ impl Parser {
         // `log` is first in what the daemon writes; a second pass for `stream` is cheap since
         // the record's only long value is `log`, and strings are skipped with memchr.
         let (_, log) = json::lookup(line, &self.log)?.ok_or(Malformed)?;
+        // An owned value is a string that held escapes; a borrowed one must
+        // be a string too: taken for a record without its final `\n`,
+        // `"log":5` would be glued to the head of the next message.
+        if matches!(log, Cow::Borrowed(raw) if !follows_quote(line, raw)) {
+            return Err(Malformed);
+        }
         let (_, stream) = json::lookup(line, &self.stream)?.ok_or(Malformed)?;
         let stream = Stream::parse(&stream).ok_or(Malformed)?;
         let partial = !log.ends_with(b"\n");
@@ -54,4 +60,12 @@ impl Parser {
             message,
         })
     }
+}
+
+/// Whether `raw`, borrowed from `line` by [`json::lookup`], was a JSON
+/// string: a string's raw bytes follow its opening quote, while a bare value
+/// (`5`, `null`, `{…}`) is borrowed from its first byte, after `:` or a blank.
+fn follows_quote(line: &[u8], raw: &[u8]) -> bool {
+    let at = (raw.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+    at.checked_sub(1).and_then(|i| line.get(i)) == Some(&b'"')
 }

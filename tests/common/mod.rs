@@ -7,10 +7,12 @@ mod exporter;
 mod http;
 mod logfile;
 mod prom;
+mod rng;
 mod tls;
 
 pub use exporter::*;
 pub use http::*;
 pub use logfile::*;
 pub use prom::*;
+pub use rng::*;
 pub use tls::*;

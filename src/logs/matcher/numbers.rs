@@ -21,10 +21,16 @@ pub(crate) enum Number {
     Absent,
     /// The parsed text times the scale.
     Value(f64),
-    /// Not a decimal number (`-`, `1,5`, empty), infinite once scaled, or
-    /// negative for a sum (a counter never goes down).
+    /// Not a decimal number (`-`, `1,5`, empty), beyond [`MAX_MAGNITUDE`]
+    /// once scaled, or negative for a sum (a counter never goes down).
     Unparsable,
 }
+
+/// The largest magnitude recorded: 2^64 of them (more observations than a
+/// series' u64 count holds) still add up to a finite sum, so a histogram's
+/// `_sum` and a summed counter never become `+Inf` (or `NaN`, from `+Inf`
+/// plus `-Inf`), which no later line could undo.
+const MAX_MAGNITUDE: f64 = f64::MAX / 18_446_744_073_709_551_616.0;
 
 /// Where a pattern's number is and how to read it.
 #[derive(Debug, Clone)]
@@ -57,7 +63,9 @@ impl NumberGroup {
             return Number::Absent;
         };
         match parse_number(&hay[s..e]).map(|v| v * self.scale) {
-            Some(v) if v.is_finite() && !(self.nonnegative && v < 0.0) => Number::Value(v),
+            Some(v) if v.abs() <= MAX_MAGNITUDE && !(self.nonnegative && v < 0.0) => {
+                Number::Value(v)
+            }
             _ => Number::Unparsable,
         }
     }

@@ -1,0 +1,67 @@
+//! Hostile numbers for patterns' `value:` and `sum:`: magnitudes that are
+//! finite alone but whose sum is not. A histogram's `_sum` and a summed
+//! counter stay finite (promtool-clean, usable by `rate()`), whatever the
+//! log writes.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn huge_numbers_never_make_an_infinite_sum() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: app\n    paths: ['{}']\n    patterns:\n      - name: rt\n        regex: 'rt=(?P<v>\\S+)'\n        value: {{group: v, unit: none, buckets: [1]}}\n        sum: {{group: v, unit: none}}\n",
+        log.display()
+    ));
+    let errors = "vitals_log_pattern_value_parse_errors_total{log=\"app\",pattern=\"rt\"}";
+    e.wait_value(errors, 0.0);
+    // Each is a finite f64; two of them added are not. `-0`, `.5` and `5.`
+    // are ordinary numbers.
+    append(
+        &log,
+        b"rt=1e308\nrt=1.7e308\nrt=-1e308\nrt=1e400\nrt=-0\nrt=.5\nrt=5.\nrt=1e308\n",
+    );
+    // 1e308 (twice), 1.7e308, -1e308 and 1e400 are each refused by both
+    // the histogram and the sum: 10 errors.
+    e.wait_value(errors, 10.0);
+    let m = e.metrics();
+    let get = |s: &str| sample(&m, s);
+    let labels = "{log=\"app\",pattern=\"rt\"}";
+    assert_eq!(
+        get(&format!("vitals_log_pattern_value_count{labels}")),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        get(&format!("vitals_log_pattern_value_sum{labels}")),
+        Some(5.5),
+        "{m}"
+    );
+    assert_eq!(
+        get(&format!("vitals_log_pattern_sum_total{labels}")),
+        Some(5.5),
+        "{m}"
+    );
+    assert_eq!(promtool_check_metrics(&m), "");
+}
+
+#[test]
+fn a_label_named_le_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A second `le` on histogram series: Prometheus would fail the scrape.
+    let cfg = format!(
+        "logs:\n  - name: app\n    paths: ['{}/*.log']\n    patterns:\n      - name: rt\n        regex: 'rt=(?P<v>\\S+) (?P<le>\\S+)'\n        labels: [le]\n        value: {{group: v}}\n",
+        dir.path().display()
+    );
+    let path = write_file(dir.path(), "c.yaml", &cfg);
+    let (code, _, err) = run_bin(&["--config.check", "--config.file", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let want = format!(
+        "{}:7:18: logs[0].patterns[0].labels[0]: \"le\" is reserved; rename the capture group",
+        path.display()
+    );
+    assert!(err.contains(&want), "want {want}\n{err}");
+}

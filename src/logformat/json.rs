@@ -230,6 +230,14 @@ impl<'a> Scan<'a> {
 /// needle becomes zero; the lowest flagged zero byte is exact), the rest by `memchr`.
 #[inline]
 fn quote_or_backslash(s: &[u8]) -> Option<usize> {
+    // SSE2 is part of x86_64, so this never falls through there; one 16-byte compare answers
+    // most strings (the haystack is the rest of the line, rarely shorter than 16 bytes).
+    #[cfg(target_arch = "x86_64")]
+    if s.len() >= 16 {
+        if let Some(two) = memchr::arch::x86_64::sse2::memchr::Two::new(b'"', b'\\') {
+            return two.find(s);
+        }
+    }
     const LO: u64 = u64::from_le_bytes([1; 8]);
     const HI: u64 = u64::from_le_bytes([0x80; 8]);
     const QUOTE: u64 = LO * b'"' as u64;

@@ -24,27 +24,38 @@ pub(crate) enum Outcome {
 /// Maps a level field's decoded text, ASCII case-insensitively. Text that is an integer maps as
 /// [`from_number`] does, since journald's JSON export writes `"PRIORITY":"3"` as a string.
 pub(crate) fn from_text(text: &[u8]) -> Level {
-    const ERROR: [&[u8]; 8] = [
-        b"error",
-        b"err",
-        b"fatal",
-        b"crit",
-        b"critical",
-        b"alert",
-        b"emerg",
-        b"panic",
+    // Names are compared as (length, zero-padded word) pairs: a few integer compares per line
+    // instead of a `memcmp` call per same-length name.
+    const fn word(name: &[u8]) -> (usize, u64) {
+        let mut w = [0u8; 8];
+        let mut i = 0;
+        while i < name.len() {
+            w[i] = name[i];
+            i += 1;
+        }
+        (name.len(), u64::from_le_bytes(w))
+    }
+    const ERROR: [(usize, u64); 8] = [
+        word(b"error"),
+        word(b"err"),
+        word(b"fatal"),
+        word(b"crit"),
+        word(b"critical"),
+        word(b"alert"),
+        word(b"emerg"),
+        word(b"panic"),
     ];
-    const WARNING: [&[u8]; 2] = [b"warn", b"warning"];
+    const WARNING: [(usize, u64); 2] = [word(b"warn"), word(b"warning")];
     // No name is longer than 8 bytes; longer text cannot match, and is not copied.
     if text.len() <= 8 {
         let mut lower = [0u8; 8];
-        let lower = &mut lower[..text.len()];
-        lower.copy_from_slice(text);
+        lower[..text.len()].copy_from_slice(text);
         lower.make_ascii_lowercase();
-        if ERROR.contains(&&*lower) {
+        let key = (text.len(), u64::from_le_bytes(lower));
+        if ERROR.contains(&key) {
             return Level::Error;
         }
-        if WARNING.contains(&&*lower) {
+        if WARNING.contains(&key) {
             return Level::Warning;
         }
     }

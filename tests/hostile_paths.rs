@@ -1,0 +1,139 @@
+//! Hostile operators of `path_labels`: directories renamed under a followed
+//! file, the Kubernetes `/var/log/containers` symlink layout. Real binary,
+//! real directories, exact per-label counts.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+/// The `vitals_log_path_lines_total` samples of the exposition.
+fn path_samples(e: &Exporter) -> Vec<String> {
+    let mut v: Vec<String> = e
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with("vitals_log_path_lines_total{"))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// error, warning, other of one label set of log `log`.
+fn wait_path_levels(e: &Exporter, log: &str, labels: &str, want: (u64, u64, u64)) {
+    for (level, n) in [("error", want.0), ("warning", want.1), ("other", want.2)] {
+        e.wait_value(
+            &format!("vitals_log_path_lines_total{{log=\"{log}\",level=\"{level}\",{labels}}}"),
+            n as f64,
+        );
+    }
+}
+
+fn log_config(name: &str, glob: &Path, extra: &str) -> String {
+    format!(
+        "logs:\n  - name: {name}\n    paths: ['{}']\n    start_at: beginning\n    poll_interval: 100ms\n{extra}",
+        glob.display()
+    )
+}
+
+/// An operator renames a pod directory (or moves a file to another pod's
+/// directory): the file keeps its identity, so it is not reread, but its
+/// lines from then on belong to the labels of the path it is now at, and
+/// the old labels' series go, as no file holds them any more.
+#[test]
+fn renamed_pod_dir_moves_the_file_to_its_new_labels() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let old = r.join("shop_cart-1_u1/app");
+    std::fs::create_dir_all(&old).unwrap();
+    append(&old.join("0.log"), b"ERROR a\nWARNING b\n");
+    let glob = r.join("{namespace}_{pod}_{uid}/{container}/*.log");
+    let e = Exporter::start(&log_config(
+        "pods",
+        &glob,
+        "    path_labels: [namespace, container]\n",
+    ));
+    wait_path_levels(
+        &e,
+        "pods",
+        "namespace=\"shop\",container=\"app\"",
+        (1, 1, 0),
+    );
+
+    std::fs::rename(r.join("shop_cart-1_u1"), r.join("pay_cart-1_u1")).unwrap();
+    let moved = r.join("pay_cart-1_u1/app/0.log");
+    // Until a rescan sees the new name, a line may still go to the old
+    // labels: wait for the old series to go before writing.
+    let gone = "vitals_log_path_lines_total{log=\"pods\",level=\"error\",namespace=\"shop\",container=\"app\"}";
+    wait_for(
+        "old labels' series removed",
+        Duration::from_secs(30),
+        || e.value(gone).is_none(),
+    );
+    append(&moved, b"ERROR c\nERROR d\nfine\n");
+    wait_path_levels(&e, "pods", "namespace=\"pay\",container=\"app\"", (2, 0, 1));
+    assert_eq!(path_samples(&e).len(), 3, "{:#?}", path_samples(&e));
+    // Not reread: the per-log family counts every line once.
+    wait_levels(&e, "pods", (3, 1, 1));
+}
+
+/// `/var/log/containers/<pod>_<namespace>_<container>-<id>.log` are symlinks
+/// into `/var/log/pods`. Container names are DNS labels with dashes
+/// (`istio-proxy`); the container ID (64 hex digits) has none.
+#[test]
+fn var_log_containers_symlinks_label_dashed_container_names() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let pods = r.join("pods");
+    let containers = r.join("containers");
+    std::fs::create_dir_all(&containers).unwrap();
+    let id = "0123456789abcdef".repeat(4);
+    let mut targets = Vec::new();
+    for (pod, ns, container) in [
+        ("cart-7d9f-x2", "shop", "istio-proxy"),
+        ("cart-7d9f-x2", "shop", "app"),
+        ("kube-proxy-abcde", "kube-system", "kube-proxy"),
+    ] {
+        let dir = pods.join(format!("{ns}_{pod}_uid-{pod}/{container}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("0.log");
+        append(&target, b"");
+        std::os::unix::fs::symlink(
+            &target,
+            containers.join(format!("{pod}_{ns}_{container}-{id}.log")),
+        )
+        .unwrap();
+        targets.push(target);
+    }
+    let glob = containers.join("{pod}_{namespace}_{container}-{id}.log");
+    let e = Exporter::start(&log_config(
+        "containers",
+        &glob,
+        "    path_labels: [namespace, container]\n",
+    ));
+    append(&targets[0], b"ERROR a\nWARNING b\n");
+    append(&targets[1], b"ERROR c\n");
+    append(&targets[2], b"fine\nfine\n");
+    wait_path_levels(
+        &e,
+        "containers",
+        "namespace=\"shop\",container=\"istio-proxy\"",
+        (1, 1, 0),
+    );
+    wait_path_levels(
+        &e,
+        "containers",
+        "namespace=\"shop\",container=\"app\"",
+        (1, 0, 0),
+    );
+    wait_path_levels(
+        &e,
+        "containers",
+        "namespace=\"kube-system\",container=\"kube-proxy\"",
+        (0, 0, 2),
+    );
+    assert_eq!(path_samples(&e).len(), 9, "{:#?}", path_samples(&e));
+    wait_levels(&e, "containers", (2, 1, 2));
+}

@@ -137,3 +137,49 @@ fn var_log_containers_symlinks_label_dashed_container_names() {
     assert_eq!(path_samples(&e).len(), 9, "{:#?}", path_samples(&e));
     wait_levels(&e, "containers", (2, 1, 2));
 }
+
+/// A reload that changes `path_labels` while `max_series` is reached: the
+/// old labels' series, held until the new follower holds its own, are not
+/// the new config's, so they must not fill its cap (else every file goes
+/// to `__overflow__` for as long as it is followed).
+#[test]
+fn reload_to_other_path_labels_at_the_cap_does_not_overflow() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let glob = r.join("{namespace}_{pod}_{uid}/{container}/*.log");
+    let mut logs = Vec::new();
+    for (ns, pod) in [("shop", "a"), ("pay", "b")] {
+        let dir = r.join(format!("{ns}_{pod}_u-{pod}/app"));
+        std::fs::create_dir_all(&dir).unwrap();
+        append(&dir.join("0.log"), b"ERROR x\n");
+        logs.push(dir.join("0.log"));
+    }
+    let e = Exporter::start(&log_config(
+        "pods",
+        &glob,
+        "    path_labels: [pod]\n    max_series: 2\n",
+    ));
+    wait_path_levels(&e, "pods", "pod=\"a\"", (1, 0, 0));
+    wait_path_levels(&e, "pods", "pod=\"b\"", (1, 0, 0));
+    let before = e.log().matches("msg=\"configuration reloaded\"").count();
+    std::fs::write(
+        &e.config,
+        log_config(
+            "pods",
+            &glob,
+            "    path_labels: [namespace]\n    max_series: 2\n",
+        ),
+    )
+    .unwrap();
+    signal(&e, libc::SIGHUP);
+    wait_for("reload logged", Duration::from_secs(30), || {
+        e.log().matches("msg=\"configuration reloaded\"").count() > before
+    });
+    append(&logs[0], b"WARNING y\n");
+    append(&logs[1], b"fine\n");
+    // New labels count the lines after the reload, not the file again.
+    wait_path_levels(&e, "pods", "namespace=\"shop\"", (0, 1, 0));
+    wait_path_levels(&e, "pods", "namespace=\"pay\"", (0, 0, 1));
+    assert_eq!(path_samples(&e).len(), 6, "{:#?}", path_samples(&e));
+    wait_levels(&e, "pods", (2, 1, 1));
+}

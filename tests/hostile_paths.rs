@@ -183,3 +183,39 @@ fn reload_to_other_path_labels_at_the_cap_does_not_overflow() {
     assert_eq!(path_samples(&e).len(), 6, "{:#?}", path_samples(&e));
     wait_levels(&e, "pods", (2, 1, 1));
 }
+
+/// One log whose two globs reach the same file (the `/var/log/containers`
+/// symlink and the `/var/log/pods` file it points to) with different labels:
+/// the file is followed once, under one label set that stays put (a rescan
+/// alternating between the two paths would reset the series every scan).
+#[test]
+fn a_file_two_globs_reach_keeps_one_series() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let dir = r.join("pods/shop_cart-1_u1/app");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(r.join("containers")).unwrap();
+    let target = dir.join("0.log");
+    append(&target, b"ERROR a\n");
+    std::os::unix::fs::symlink(&target, r.join("containers/cart-x_shop_app-0af3.log")).unwrap();
+    let yaml = format!(
+        "logs:\n  - name: both\n    paths: ['{}/containers/{{pod}}_{{namespace}}_{{container}}-{{id}}.log', '{}/pods/{{namespace}}_{{pod}}_{{uid}}/{{container}}/*.log']\n    start_at: beginning\n    poll_interval: 50ms\n    path_labels: [namespace, container, pod]\n",
+        r.display(),
+        r.display()
+    );
+    let e = Exporter::start(&yaml);
+    wait_levels(&e, "both", (1, 0, 0));
+    assert_eq!(path_samples(&e).len(), 3, "{:#?}", path_samples(&e));
+    // Many rescans, a line between each pair: every one lands in the series.
+    for i in 1..=20u64 {
+        append(&target, b"ERROR b\n");
+        wait_levels(&e, "both", (1 + i as i64, 0, 0));
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    let errors: Vec<f64> = path_samples(&e)
+        .iter()
+        .filter(|l| l.contains("level=\"error\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(errors, [21.0], "{:#?}", path_samples(&e));
+}

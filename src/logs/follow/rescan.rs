@@ -148,7 +148,9 @@ impl<O: LogObserver> Follower<O> {
             };
             let id = FileId::of(&meta);
             if let Some(&i) = index.get(&id) {
-                if self.files[i].path != *path {
+                // A file two globs reach keeps the path it has: switching
+                // would flip its label series (and their counts) every scan.
+                if self.files[i].path != *path && !found.files.contains(&self.files[i].path) {
                     // Moved to another directory (a pod dir renamed): its
                     // lines from now on are the new path's labels'.
                     let series = self.path_series(path);

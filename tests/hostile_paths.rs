@@ -219,3 +219,41 @@ fn a_file_two_globs_reach_keeps_one_series() {
         .collect();
     assert_eq!(errors, [21.0], "{:#?}", path_samples(&e));
 }
+
+/// The kubelet rotates `0.log` to `0.log.<timestamp>`, starts a new `0.log`,
+/// and later compresses the rotated file (a new `.gz`, the plain one
+/// removed). Every line counts once, under the same labels; the series stays.
+#[test]
+fn kubelet_rotation_in_a_pod_dir_counts_every_line_once() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let dir = r.join("shop_cart-1_u1/app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let live = dir.join("0.log");
+    append(&live, b"ERROR a\n");
+    let glob = r.join("{namespace}_{pod}_{uid}/{container}/*.log*");
+    let e = Exporter::start(&log_config(
+        "pods",
+        &glob,
+        &format!(
+            "    path_labels: [namespace, container]\n    exclude: ['{}/*/*/*.gz']\n",
+            r.display()
+        ),
+    ));
+    let labels = "namespace=\"shop\",container=\"app\"";
+    wait_path_levels(&e, "pods", labels, (1, 0, 0));
+    for round in 1..=3u64 {
+        append(&live, b"WARNING before rotation\n");
+        let rotated = dir.join(format!("0.log.20261129-23440{round}"));
+        std::fs::rename(&live, &rotated).unwrap();
+        append(&live, b"ERROR after rotation\n");
+        wait_path_levels(&e, "pods", labels, (1 + round, round, 0));
+        let gz = dir.join(format!("0.log.20261129-23440{round}.gz"));
+        std::fs::write(&gz, b"\x1f\x8b\x08\x00 not read").unwrap();
+        std::fs::remove_file(&rotated).unwrap();
+    }
+    append(&live, b"fine\n");
+    wait_path_levels(&e, "pods", labels, (4, 3, 1));
+    wait_levels(&e, "pods", (4, 3, 1));
+    assert_eq!(path_samples(&e).len(), 3, "{:#?}", path_samples(&e));
+}

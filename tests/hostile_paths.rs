@@ -257,3 +257,45 @@ fn kubelet_rotation_in_a_pod_dir_counts_every_line_once() {
     wait_levels(&e, "pods", (4, 3, 1));
     assert_eq!(path_samples(&e).len(), 3, "{:#?}", path_samples(&e));
 }
+
+/// Stopped, then restarted on its positions: the lines written while down
+/// count once each, under the labels of where each file is now; a file
+/// rotated away while down keeps its pod's labels; a renamed pod dir's old
+/// labels do not come back.
+#[test]
+fn restart_on_positions_counts_lines_written_while_down_under_current_labels() {
+    let root = tempfile::tempdir().unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let glob = r.join("{namespace}_{pod}_{uid}/{container}/*.log");
+    let yaml = log_config("pods", &glob, "    path_labels: [namespace]\n");
+    let start = || {
+        Exporter::start_with(
+            &yaml,
+            &["--storage.path", storage.path().to_str().unwrap()],
+            tempfile::tempdir().unwrap(),
+        )
+    };
+    let a = r.join("shop_a_u1/app");
+    let b = r.join("pay_b_u2/app");
+    for d in [&a, &b] {
+        std::fs::create_dir_all(d).unwrap();
+        append(&d.join("0.log"), b"ERROR x\n");
+    }
+    let mut e = start();
+    wait_path_levels(&e, "pods", "namespace=\"shop\"", (1, 0, 0));
+    wait_path_levels(&e, "pods", "namespace=\"pay\"", (1, 0, 0));
+    assert!(e.stop().success());
+
+    append(&a.join("0.log"), b"WARNING while down\n");
+    std::fs::rename(a.join("0.log"), a.join("0.log.20261129-2350")).unwrap();
+    append(&a.join("0.log"), b"ERROR new file\n");
+    append(&b.join("0.log"), b"fine\nfine\n");
+    std::fs::rename(r.join("pay_b_u2"), r.join("ops_b_u2")).unwrap();
+
+    let e = start();
+    wait_path_levels(&e, "pods", "namespace=\"shop\"", (1, 1, 0));
+    wait_path_levels(&e, "pods", "namespace=\"ops\"", (0, 0, 2));
+    wait_levels(&e, "pods", (1, 1, 2));
+    assert_eq!(path_samples(&e).len(), 6, "{:#?}", path_samples(&e));
+}

@@ -299,3 +299,48 @@ fn restart_on_positions_counts_lines_written_while_down_under_current_labels() {
     wait_levels(&e, "pods", (1, 1, 2));
     assert_eq!(path_samples(&e).len(), 6, "{:#?}", path_samples(&e));
 }
+
+/// `max_series` raised by a reload: the files that were in `__overflow__`
+/// get their own series, and the overflow series goes with its last file.
+#[test]
+fn reload_raising_max_series_drains_the_overflow() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let glob = r.join("{namespace}_{pod}_{uid}/{container}/*.log");
+    let mut logs = Vec::new();
+    for pod in ["a", "b", "c"] {
+        let dir = r.join(format!("ns_{pod}_u-{pod}/app"));
+        std::fs::create_dir_all(&dir).unwrap();
+        append(&dir.join("0.log"), b"ERROR x\n");
+        logs.push(dir.join("0.log"));
+    }
+    let e = Exporter::start(&log_config(
+        "pods",
+        &glob,
+        "    path_labels: [pod]\n    max_series: 1\n",
+    ));
+    wait_path_levels(&e, "pods", "pod=\"a\"", (1, 0, 0));
+    wait_path_levels(&e, "pods", "pod=\"__overflow__\"", (2, 0, 0));
+    let before = e.log().matches("msg=\"configuration reloaded\"").count();
+    std::fs::write(
+        &e.config,
+        log_config("pods", &glob, "    path_labels: [pod]\n    max_series: 5\n"),
+    )
+    .unwrap();
+    signal(&e, libc::SIGHUP);
+    wait_for("reload logged", Duration::from_secs(30), || {
+        e.log().matches("msg=\"configuration reloaded\"").count() > before
+    });
+    for log in &logs {
+        append(log, b"WARNING y\n");
+    }
+    wait_path_levels(&e, "pods", "pod=\"a\"", (1, 1, 0));
+    wait_path_levels(&e, "pods", "pod=\"b\"", (0, 1, 0));
+    wait_path_levels(&e, "pods", "pod=\"c\"", (0, 1, 0));
+    let overflow = "vitals_log_path_lines_total{log=\"pods\",level=\"error\",pod=\"__overflow__\"}";
+    wait_for("overflow series removed", Duration::from_secs(30), || {
+        e.value(overflow).is_none()
+    });
+    assert_eq!(path_samples(&e).len(), 9, "{:#?}", path_samples(&e));
+    wait_levels(&e, "pods", (3, 3, 0));
+}

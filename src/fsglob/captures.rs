@@ -3,10 +3,12 @@
 //!
 //! A capture `{name}` stands for one or more characters other than `/`. When
 //! captures and literal text alternate in one component, each capture takes
-//! the shortest value that lets the rest of the path match, left to right:
-//! `{a}_{b}` splits `x_y_z` into `a = x`, `b = y_z`. Kubernetes pod
-//! directories are `<namespace>_<pod>_<uid>`, and neither a namespace nor a
-//! pod name may contain `_`, so the split is exact there.
+//! the longest value that lets the rest of the path match, left to right:
+//! `{a}-{b}` splits `x-y-z` into `a = x-y`, `b = z`. Names come first and
+//! IDs last in the layouts this is for: `/var/log/containers` has
+//! `<pod>_<namespace>_<container>-<id>.log` where the container name may
+//! have dashes (`istio-proxy`) and the hex ID has none, and in
+//! `/var/log/pods/<namespace>_<pod>_<uid>` no part has a `_`.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -63,7 +65,7 @@ impl CaptureGlob {
                         }
                         names.push(inner.to_string());
                         glob.push_str("?*");
-                        re.push_str("([^/]+?)");
+                        re.push_str("([^/]+)");
                     } else {
                         glob.push_str(&rest[..=end]);
                         let alts: Vec<String> = inner.split(',').map(glob_to_regex).collect();
@@ -165,10 +167,20 @@ mod tests {
             caps(&g, "/var/log/pods/shop_cart-7d9f_0a1b-2c3d/app/0.log").unwrap(),
             ["shop", "cart-7d9f", "0a1b-2c3d", "app"]
         );
-        // First match wins, left to right: the last capture takes the rest.
+        // Longest first, left to right: the last capture takes what is left.
         assert_eq!(
             caps(&g, "/var/log/pods/x_y_z_w/c/1.log").unwrap(),
-            ["x", "y", "z_w", "c"]
+            ["x_y", "z", "w", "c"]
+        );
+        let containers =
+            CaptureGlob::new("/var/log/containers/{pod}_{namespace}_{container}-{id}.log").unwrap();
+        assert_eq!(
+            caps(
+                &containers,
+                "/var/log/containers/cart-7d9f-x2_shop_istio-proxy-0af3.log"
+            )
+            .unwrap(),
+            ["cart-7d9f-x2", "shop", "istio-proxy", "0af3"]
         );
         assert_eq!(caps(&g, "/var/log/pods/x_y/c/1.log"), None);
         assert_eq!(
@@ -184,7 +196,7 @@ mod tests {
     fn glob_syntax_around_captures() {
         let g = CaptureGlob::new("/l/{a}.{log,txt}/[!x]?/{b}-*").unwrap();
         assert_eq!(g.glob, "/l/?*.{log,txt}/[!x]?/?*-*");
-        assert_eq!(caps(&g, "/l/p.q.txt/yz/s-t-u").unwrap(), ["p.q", "s"]);
+        assert_eq!(caps(&g, "/l/p.q.txt/yz/s-t-u").unwrap(), ["p.q", "s-t"]);
         assert_eq!(caps(&g, "/l/p.csv/yz/s-t"), None);
         assert_eq!(caps(&g, "/l/p.log/xz/s-t"), None);
         let plain = CaptureGlob::new("/a+b/(c)/$*.log").unwrap();
@@ -225,7 +237,7 @@ mod tests {
         fn round_trip(
             ns in "[a-z0-9.-]{1,12}",
             pod in "[a-z0-9.-]{1,12}",
-            uid in "[a-z0-9_-]{1,12}",
+            uid in "[a-z0-9-]{1,12}",
             container in "[^/\u{0}]{1,12}",
         ) {
             let g = CaptureGlob::new("/var/log/pods/{namespace}_{pod}_{uid}/{container}/*.log")

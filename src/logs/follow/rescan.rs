@@ -148,11 +148,18 @@ impl<O: LogObserver> Follower<O> {
             };
             let id = FileId::of(&meta);
             if let Some(&i) = index.get(&id) {
-                let t = &mut self.files[i];
-                if t.path != *path {
+                // A file two globs reach keeps the path it has: switching
+                // would flip its label series (and their counts) every scan.
+                if self.files[i].path != *path && !found.files.contains(&self.files[i].path) {
+                    // Moved to another directory (a pod dir renamed): its
+                    // lines from now on are the new path's labels'.
+                    let series = self.path_series(path);
+                    let t = &mut self.files[i];
                     t.path = path.clone();
+                    t.series = series;
                     self.dirty = true;
                 }
+                let t = &mut self.files[i];
                 t.detached = None;
                 seen.insert(id);
                 continue;

@@ -14,15 +14,16 @@ use super::{lock, Labels};
 use crate::config::log_paths::PathLabels;
 use crate::logs::{LevelCounts, PathSeries};
 
-/// The live series of every log, by log, then by series labels (without
-/// `level`). Shared by a log's old and new followers over a reload, so a
-/// series both follow keeps its counts.
+/// The live series of every log, by log and label names (see
+/// [`PathMetrics::key`]), then by series labels (without `level`). Shared
+/// by a log's old and new followers over a reload, so a series both follow
+/// keeps its counts.
 pub(super) type PathSets = Arc<Mutex<HashMap<String, HashMap<Labels, Weak<Entry>>>>>;
 
 /// One set of label values: its counters, removed when dropped.
 #[derive(Debug)]
 pub(super) struct Entry {
-    log: String,
+    key: String,
     labels: Labels,
     /// error, warning, other.
     counters: [Counter; 3],
@@ -58,7 +59,7 @@ impl PathSeries for Entry {
 impl Drop for Entry {
     fn drop(&mut self) {
         let mut all = lock(&self.sets);
-        let Some(sets) = all.get_mut(&self.log) else {
+        let Some(sets) = all.get_mut(&self.key) else {
             return;
         };
         // Another file may have brought the values back since the last
@@ -68,7 +69,7 @@ impl Drop for Entry {
         }
         sets.remove(&self.labels);
         if sets.is_empty() {
-            all.remove(&self.log);
+            all.remove(&self.key);
         }
         for level in LEVELS {
             self.family.remove(&with_level(&self.labels, level));
@@ -83,6 +84,10 @@ pub(super) struct PathMetrics {
     sets: PathSets,
     /// `log`, the first label of every series.
     log: (String, String),
+    /// The log and the label names: over a reload that changes
+    /// `path_labels`, the old config's series, held until the new follower
+    /// holds its own, must not count toward the new config's `max_series`.
+    key: String,
     names: Vec<String>,
     service: bool,
     max: usize,
@@ -105,6 +110,10 @@ impl PathMetrics {
         if p.service_from.is_some() {
             names.push(crate::metrics::SERVICE_LABEL.into());
         }
+        let key = std::iter::once(log.1.as_str())
+            .chain(names.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join("\0");
         let overflow = std::iter::once(log.clone())
             .chain(names.iter().map(|n| (n.clone(), OVERFLOW_VALUE.into())))
             .collect();
@@ -112,6 +121,7 @@ impl PathMetrics {
             family,
             sets,
             log,
+            key,
             names,
             service: p.service_from.is_some(),
             max: p.max_series,
@@ -138,7 +148,7 @@ impl PathMetrics {
             .chain(self.names.iter().cloned().zip(values))
             .collect();
         let mut all = lock(&self.sets);
-        let sets = all.entry(self.log.1.clone()).or_default();
+        let sets = all.entry(self.key.clone()).or_default();
         if let Some(e) = sets.get(&labels).and_then(Weak::upgrade) {
             return e;
         }
@@ -163,7 +173,7 @@ impl PathMetrics {
             .flatten();
         let e = Arc::new(Entry {
             service,
-            log: self.log.1.clone(),
+            key: self.key.clone(),
             labels: labels.clone(),
             counters,
             family: self.family.clone(),

@@ -250,3 +250,21 @@ fn the_nginx_example_takes_the_prefix_search() {
     ));
     assert!(p.prefix.is_some());
 }
+
+#[test]
+fn failed_candidates_past_the_byte_budget_hand_over_to_the_general_search() {
+    // 100 000 candidates that each scan to the line end: without the
+    // budget, 5e9 bytes of one-pass steps.
+    let mut block = vec![b'a'; 100_000];
+    block.extend_from_slice(b"\nxa=2\n");
+    let mut fast = LinePattern::new(&pattern(r"a[^=\n]*=(?P<e>2)", &["e"]));
+    assert!(fast.prefix.is_some());
+    let mut general = fast.clone();
+    general.prefix = None;
+    let started = std::time::Instant::now();
+    assert_eq!(hits(&mut fast, &block), [vec![b"2".to_vec()]]);
+    // 0.07 s with the budget, 17 s without it (debug build): the bound
+    // leaves a loaded machine 70 times the room.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(hits(&mut general, &block), [vec![b"2".to_vec()]]);
+}

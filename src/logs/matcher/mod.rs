@@ -9,10 +9,15 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use memchr::{memchr, memrchr};
 
 use crate::config::logs::{Levels, Pattern};
+use anchored::{Found, PrefixSearch};
 use numbers::NumberGroup;
 pub(crate) use numbers::{Number, NumberKind};
 
+mod anchored;
 mod numbers;
+
+/// Where each capture group of a match lies in its haystack, by group index.
+type Spans = [Option<(usize, usize)>];
 
 /// Lines counted per level in one block.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +132,7 @@ pub(crate) fn trim_eol(line: &[u8]) -> &[u8] {
 #[derive(Clone, Copy)]
 pub(crate) struct LabelValues<'a> {
     hay: &'a [u8],
-    locs: &'a regex::bytes::CaptureLocations,
+    spans: &'a Spans,
     groups: &'a [usize],
     numbers: &'a [Option<NumberGroup>; 2],
 }
@@ -135,17 +140,21 @@ pub(crate) struct LabelValues<'a> {
 impl<'a> LabelValues<'a> {
     /// Each label's value; empty for a group that took no part in the match.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let (hay, locs) = (self.hay, self.locs);
-        self.groups
-            .iter()
-            .map(move |&g| locs.get(g).map_or(&[][..], |(s, e)| &hay[s..e]))
+        let (hay, spans) = (self.hay, self.spans);
+        self.groups.iter().map(move |&g| {
+            spans
+                .get(g)
+                .copied()
+                .flatten()
+                .map_or(&[][..], |(s, e)| &hay[s..e])
+        })
     }
 
     /// The pattern's `value:` or `sum:` number in this line, parsed on demand.
     pub(crate) fn number(&self, kind: NumberKind) -> Number {
         self.numbers[kind as usize]
             .as_ref()
-            .map_or(Number::Absent, |n| n.read(self.hay, self.locs))
+            .map_or(Number::Absent, |n| n.read(self.hay, self.spans))
     }
 }
 
@@ -155,6 +164,10 @@ impl<'a> LabelValues<'a> {
 pub(crate) struct LinePattern {
     regex: regex::bytes::Regex,
     locs: regex::bytes::CaptureLocations,
+    /// The groups of the current match, from `locs` or `prefix`.
+    spans: Vec<Option<(usize, usize)>>,
+    /// The one-pass search, for a pattern it fits.
+    prefix: Option<PrefixSearch>,
     /// Capture group index of each label, in the order of `labels`.
     groups: Vec<usize>,
     /// The `value:` and `sum:` groups, indexed by [`NumberKind`].
@@ -182,13 +195,14 @@ impl LinePattern {
                     .unwrap_or(usize::MAX)
             })
             .collect();
-        let lines_alone = match regex_syntax::ParserBuilder::new()
+        // Parsed with the options `config::logs` compiles patterns with.
+        let hir = regex_syntax::ParserBuilder::new()
             .multi_line(true)
             .crlf(true)
             .utf8(false)
             .build()
-            .parse(regex.as_str())
-        {
+            .parse(regex.as_str());
+        let lines_alone = match &hir {
             Ok(hir) => {
                 let looks = hir.properties().look_set();
                 looks.contains(Look::Start) || looks.contains(Look::End)
@@ -196,9 +210,16 @@ impl LinePattern {
             // The regex crate parsed it; if this parser cannot, be safe.
             Err(_) => true,
         };
+        let locs = regex.capture_locations();
         LinePattern {
             regex: regex.clone(),
-            locs: regex.capture_locations(),
+            spans: vec![None; locs.len()],
+            prefix: hir
+                .ok()
+                .filter(|_| !lines_alone)
+                .and_then(|h| PrefixSearch::new(&h))
+                .filter(|p| p.groups() == locs.len()),
+            locs,
             groups,
             numbers: [
                 (pattern.value.as_ref())
@@ -218,45 +239,77 @@ impl LinePattern {
         mut hit: impl FnMut(LabelValues<'_>),
     ) {
         let (regex, locs, groups) = (&self.regex, &mut self.locs, &self.groups[..]);
-        let numbers = &self.numbers;
-        let mut hit = |hay: &[u8], locs: &regex::bytes::CaptureLocations| {
+        let (numbers, spans) = (&self.numbers, &mut self.spans);
+        let mut hit = |hay: &[u8], spans: &Spans| {
             hit(LabelValues {
                 hay,
-                locs,
+                spans,
                 groups,
                 numbers,
             })
+        };
+        let from_locs = |spans: &mut Vec<_>, locs: &regex::bytes::CaptureLocations| {
+            for (g, s) in spans.iter_mut().enumerate() {
+                *s = locs.get(g);
+            }
         };
         if self.lines_alone {
             for line in block.split_inclusive(|&b| b == b'\n') {
                 let line = trim_eol(line);
                 if regex.captures_read(locs, line).is_some() {
-                    hit(line, locs);
+                    from_locs(spans, locs);
+                    hit(line, spans);
                 }
             }
             return;
+        }
+        let mut prefix = self.prefix.as_mut();
+        if let Some(p) = &mut prefix {
+            p.reset();
         }
         // After a final `\n` there is no line: an empty match there (`^$`)
         // would count one phantom line per block.
         let end = block.len() - usize::from(block.last() == Some(&b'\n'));
         let mut pos = 0;
         while pos < block.len() {
-            let Some(m) = regex.captures_read_at(locs, block, pos) else {
-                return;
+            let found = match prefix.as_mut().map(|p| p.find(block, pos)) {
+                Some(Found::Match) => true,
+                Some(Found::None) => return,
+                Some(Found::GiveUp(at)) => {
+                    prefix = None;
+                    pos = at;
+                    false
+                }
+                None => false,
             };
-            if m.start() > end {
+            if found {
+                if let Some(p) = &prefix {
+                    for (g, s) in spans.iter_mut().enumerate() {
+                        *s = p.span(g);
+                    }
+                }
+            } else if regex.captures_read_at(locs, block, pos).is_some() {
+                from_locs(spans, locs);
+            } else {
                 return;
             }
-            let (start, stop) = line_around(block, m.start());
+            let Some((m_start, m_end)) = spans[0] else {
+                return;
+            };
+            if m_start > end {
+                return;
+            }
+            let (start, stop) = line_around(block, m_start);
             let line = trim_eol(&block[start..stop]);
-            if m.end() <= start + line.len() {
+            if m_end <= start + line.len() {
                 // The match lies inside one line: its offsets are block offsets.
-                hit(block, locs);
+                hit(block, spans);
             } else if regex.captures_read(locs, line).is_some() {
                 // A match that reached into the line end (`\s+` eating `\n`,
                 // `\B` between `\r` and `\n`, `^$` after a final `\r`):
                 // match the line on its own instead.
-                hit(line, locs);
+                from_locs(spans, locs);
+                hit(line, spans);
             }
             pos = stop;
         }

@@ -57,9 +57,9 @@ impl NumberGroup {
         })
     }
 
-    /// The number in the match `locs` over `hay`.
-    pub(crate) fn read(&self, hay: &[u8], locs: &regex::bytes::CaptureLocations) -> Number {
-        let Some((s, e)) = locs.get(self.group) else {
+    /// The number in the match `spans` over `hay`.
+    pub(crate) fn read(&self, hay: &[u8], spans: &super::Spans) -> Number {
+        let Some((s, e)) = spans.get(self.group).copied().flatten() else {
             return Number::Absent;
         };
         match parse_number(&hay[s..e]).map(|v| v * self.scale) {

@@ -208,3 +208,63 @@ fn numbers_are_scaled_and_bad_ones_reported_not_panicking() {
         ]
     );
 }
+
+/// Each hit's label values, as the observer sees them.
+fn hits(p: &mut LinePattern, block: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    let mut got = Vec::new();
+    p.for_each_matching_line(block, |v| got.push(v.iter().map(<[u8]>::to_vec).collect()));
+    got
+}
+
+proptest::proptest! {
+    /// The one-pass search from literal candidates finds exactly what the
+    /// general search finds, candidates that fail and give-ups included.
+    #[test]
+    fn prefix_search_equals_the_general_search(
+        which in 0usize..5,
+        text in proptest::collection::vec(
+            proptest::sample::select(b"ab\" =2x\r\n\n".to_vec()), 0..200),
+    ) {
+        let cases: [(&str, &[&str]); 5] = [
+            (r#"" (?P<s>[1-5][0-9]) (?P<n>[0-9]+) "[^"\n]*" (?P<t>[0-9.]+)$"#, &["s", "n"]),
+            (r"a=(?P<v>[0-9]*)(?P<x>x)?", &["v", "x"]),
+            (r"ab[ \r]*(?P<r>b*)", &["r"]),
+            (r#""(?P<q>[^"\n]*)""#, &["q"]),
+            // Fails at most candidates after a scan to the line end.
+            (r"a[^=\n]*=(?P<e>2)", &["e"]),
+        ];
+        let (regex, labels) = cases[which];
+        let mut fast = LinePattern::new(&pattern(regex, labels));
+        proptest::prop_assert!(fast.prefix.is_some(), "{regex} has no prefix search");
+        let mut general = fast.clone();
+        general.prefix = None;
+        proptest::prop_assert_eq!(hits(&mut fast, &text), hits(&mut general, &text));
+    }
+}
+
+#[test]
+fn the_nginx_example_takes_the_prefix_search() {
+    let p = LinePattern::new(&pattern(
+        r#"" (?P<status>[1-5][0-9][0-9]) (?P<body_bytes>[0-9]+) "[^"\n]*" "[^"\n]*" (?P<request_time>[0-9.]+)$"#,
+        &["status"],
+    ));
+    assert!(p.prefix.is_some());
+}
+
+#[test]
+fn failed_candidates_past_the_byte_budget_hand_over_to_the_general_search() {
+    // 100 000 candidates that each scan to the line end: without the
+    // budget, 5e9 bytes of one-pass steps.
+    let mut block = vec![b'a'; 100_000];
+    block.extend_from_slice(b"\nxa=2\n");
+    let mut fast = LinePattern::new(&pattern(r"a[^=\n]*=(?P<e>2)", &["e"]));
+    assert!(fast.prefix.is_some());
+    let mut general = fast.clone();
+    general.prefix = None;
+    let started = std::time::Instant::now();
+    assert_eq!(hits(&mut fast, &block), [vec![b"2".to_vec()]]);
+    // 0.07 s with the budget, 17 s without it (debug build): the bound
+    // leaves a loaded machine 70 times the room.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(hits(&mut general, &block), [vec![b"2".to_vec()]]);
+}

@@ -39,17 +39,16 @@ pub(super) struct PatternMetrics {
     max: usize,
     /// Label values, each prefixed by its length: any byte may occur in a
     /// value (`(?-u)` patterns), so no separator is safe. A cache of
-    /// `created`, which holds the cap.
-    series: HashMap<Vec<u8>, Counter>,
+    /// `created`, which holds the cap. With the series of its numbers, for
+    /// a pattern with `value:` or `sum:`: one lookup per line.
+    series: HashMap<Vec<u8>, (Counter, Option<ValueSeries>)>,
     created: Arc<Mutex<Created>>,
     key: Vec<u8>,
     unlabelled: Option<Counter>,
     overflow: Counter,
     overflow_series: Option<Counter>,
-    /// For a pattern with `value:` or `sum:`: the series of its numbers,
-    /// keyed like `series`.
+    /// For a pattern with `value:` or `sum:`: makes the series of its numbers.
     values: Option<PatternValues>,
-    value_series: HashMap<Vec<u8>, ValueSeries>,
     unlabelled_values: Option<ValueSeries>,
     overflow_values: Option<ValueSeries>,
 }
@@ -84,7 +83,6 @@ impl PatternMetrics {
             overflow,
             overflow_series: None,
             values,
-            value_series: HashMap::new(),
             unlabelled_values,
             overflow_values: None,
         }
@@ -104,9 +102,9 @@ impl PatternMetrics {
             self.key.extend_from_slice(&value.len().to_le_bytes());
             self.key.extend_from_slice(value);
         }
-        if let Some(c) = self.series.get(self.key.as_slice()) {
+        if let Some((c, v)) = self.series.get(self.key.as_slice()) {
             c.inc();
-            if let Some(v) = self.value_series.get(self.key.as_slice()) {
+            if let Some(v) = v {
                 v.observe(values);
             }
             return;
@@ -131,11 +129,11 @@ impl PatternMetrics {
         drop(created);
         let c = self.family.get_or_create_owned(&labels);
         c.inc();
-        self.series.insert(self.key.clone(), c);
-        if let Some(v) = self.values.as_ref().map(|v| v.series(&labels)) {
+        let v = self.values.as_ref().map(|v| v.series(&labels));
+        if let Some(v) = &v {
             v.observe(values);
-            self.value_series.insert(self.key.clone(), v);
         }
+        self.series.insert(self.key.clone(), (c, v));
     }
 
     /// A match past the cap.

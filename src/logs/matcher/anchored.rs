@@ -1,0 +1,135 @@
+//! Finding a pattern's matches in one pass when every match begins with one
+//! of a few literals (`" 200 ...`, `level=error ...`).
+//!
+//! The general search runs three automata per match: a forward DFA to the
+//! match end, a reverse DFA back to its start, then a capture engine over
+//! the match. When the literals that begin every match are known, their
+//! SIMD prefilter yields each possible start and a one-pass DFA anchored
+//! there finds the match and its groups at once. Leftmost-first semantics
+//! make the first candidate that matches the very match the general search
+//! finds, so results do not change.
+
+use regex_automata::dfa::onepass;
+use regex_automata::nfa::thompson;
+use regex_automata::util::prefilter::Prefilter;
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::{Anchored, Input, MatchKind, Span};
+use regex_syntax::hir::Hir;
+
+/// Candidates that fail (a `"` that does not begin the match) are common
+/// and cheap, but a hostile line could make each one scan to the line end:
+/// once failed scans add up to more than this many times the bytes passed
+/// (plus [`SLACK`]), the general search takes over, keeping the cost linear.
+const FAILED_PER_BYTE: usize = 4;
+const SLACK: usize = 1 << 16;
+
+/// What [`PrefixSearch::find`] found.
+pub(super) enum Found {
+    /// A match; its group spans are in [`PrefixSearch::span`].
+    Match,
+    /// No match anywhere from the given offset.
+    None,
+    /// Too many failed candidates: search from this offset another way.
+    GiveUp(usize),
+}
+
+/// The prefilter and one-pass DFA of a pattern, with their scratch space.
+#[derive(Debug, Clone)]
+pub(super) struct PrefixSearch {
+    prefilter: Prefilter,
+    onepass: onepass::DFA,
+    cache: onepass::Cache,
+    slots: Vec<Option<NonMaxUsize>>,
+    /// Bytes failed candidates may have scanned in this block.
+    failed: usize,
+}
+
+impl PrefixSearch {
+    /// `None` unless `hir` (parsed as the pattern's regex is compiled) has
+    /// a fast prefix prefilter, is one-pass and never matches a `\n` (so a
+    /// failed candidate scans at most to its line end).
+    pub(super) fn new(hir: &Hir) -> Option<Self> {
+        if may_match_newline(hir) {
+            return None;
+        }
+        let prefilter = Prefilter::from_hir_prefix(MatchKind::LeftmostFirst, hir)?;
+        if !prefilter.is_fast() {
+            return None;
+        }
+        // `regex::bytes` does not split empty matches at UTF-8 boundaries.
+        let nfa = thompson::Compiler::new()
+            .configure(thompson::Config::new().utf8(false))
+            .build_from_hir(hir)
+            .ok()?;
+        let onepass = onepass::DFA::new_from_nfa(nfa).ok()?;
+        Some(PrefixSearch {
+            cache: onepass.create_cache(),
+            slots: vec![None; onepass.get_nfa().group_info().slot_len()],
+            prefilter,
+            onepass,
+            failed: 0,
+        })
+    }
+
+    /// Starts a block: failures are counted per block.
+    pub(super) fn reset(&mut self) {
+        self.failed = 0;
+    }
+
+    /// The leftmost-first match in `block` starting at or after `from`.
+    pub(super) fn find(&mut self, block: &[u8], mut from: usize) -> Found {
+        while let Some(c) = self.prefilter.find(block, Span::from(from..block.len())) {
+            let input = Input::new(block)
+                .span(c.start..block.len())
+                .anchored(Anchored::Yes);
+            // An anchored one-pass search cannot fail: it needs no
+            // quit bytes or look-around it does not support.
+            if let Ok(Some(_)) =
+                self.onepass
+                    .try_search_slots(&mut self.cache, &input, &mut self.slots)
+            {
+                return Found::Match;
+            }
+            from = c.start + 1;
+            self.failed +=
+                memchr::memchr(b'\n', &block[c.start..]).unwrap_or(block.len() - c.start);
+            if self.failed > FAILED_PER_BYTE * from + SLACK {
+                return Found::GiveUp(from);
+            }
+        }
+        Found::None
+    }
+
+    /// The span of group `g` in the last match.
+    pub(super) fn span(&self, g: usize) -> Option<(usize, usize)> {
+        match (self.slots.get(2 * g)?, self.slots.get(2 * g + 1)?) {
+            (Some(s), Some(e)) => Some((s.get(), e.get())),
+            _ => None,
+        }
+    }
+
+    /// Groups in the pattern, the whole match included.
+    pub(super) fn groups(&self) -> usize {
+        self.slots.len() / 2
+    }
+}
+
+/// Whether any match of `hir` could contain a `\n`.
+fn may_match_newline(hir: &Hir) -> bool {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(l) => l.0.contains(&b'\n'),
+        HirKind::Class(Class::Unicode(c)) => c
+            .ranges()
+            .iter()
+            .any(|r| r.start() <= '\n' && '\n' <= r.end()),
+        HirKind::Class(Class::Bytes(c)) => c
+            .ranges()
+            .iter()
+            .any(|r| r.start() <= b'\n' && b'\n' <= r.end()),
+        HirKind::Repetition(r) => may_match_newline(&r.sub),
+        HirKind::Capture(c) => may_match_newline(&c.sub),
+        HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().any(may_match_newline),
+    }
+}

@@ -10,15 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn append(path: &Path, bytes: &[u8]) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(bytes).unwrap();
-}
-
 fn config(dir: &Path, extra: &str) -> String {
     format!(
         "logs:\n  - name: app\n    paths: ['{}/*.log']\n    start_at: beginning\n{extra}",

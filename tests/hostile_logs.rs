@@ -15,16 +15,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn append(path: &Path, bytes: &[u8]) {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-}
-
 fn mkfifo(path: &Path) {
     use rustix::fs::{mknodat, FileType, Mode, CWD};
     mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).expect("mkfifo");

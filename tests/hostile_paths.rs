@@ -9,28 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// The `vitals_log_path_lines_total` samples of the exposition.
-fn path_samples(e: &Exporter) -> Vec<String> {
-    let mut v: Vec<String> = e
-        .metrics()
-        .lines()
-        .filter(|l| l.starts_with("vitals_log_path_lines_total{"))
-        .map(str::to_string)
-        .collect();
-    v.sort();
-    v
-}
-
-/// error, warning, other of one label set of log `log`.
-fn wait_path_levels(e: &Exporter, log: &str, labels: &str, want: (u64, u64, u64)) {
-    for (level, n) in [("error", want.0), ("warning", want.1), ("other", want.2)] {
-        e.wait_value(
-            &format!("vitals_log_path_lines_total{{log=\"{log}\",level=\"{level}\",{labels}}}"),
-            n as f64,
-        );
-    }
-}
-
 fn log_config(name: &str, glob: &Path, extra: &str) -> String {
     format!(
         "logs:\n  - name: {name}\n    paths: ['{}']\n    start_at: beginning\n    poll_interval: 100ms\n{extra}",
@@ -161,20 +139,11 @@ fn reload_to_other_path_labels_at_the_cap_does_not_overflow() {
     ));
     wait_path_levels(&e, "pods", "pod=\"a\"", (1, 0, 0));
     wait_path_levels(&e, "pods", "pod=\"b\"", (1, 0, 0));
-    let before = e.log().matches("msg=\"configuration reloaded\"").count();
-    std::fs::write(
-        &e.config,
-        log_config(
-            "pods",
-            &glob,
-            "    path_labels: [namespace]\n    max_series: 2\n",
-        ),
-    )
-    .unwrap();
-    signal(&e, libc::SIGHUP);
-    wait_for("reload logged", Duration::from_secs(30), || {
-        e.log().matches("msg=\"configuration reloaded\"").count() > before
-    });
+    e.reload_with(&log_config(
+        "pods",
+        &glob,
+        "    path_labels: [namespace]\n    max_series: 2\n",
+    ));
     append(&logs[0], b"WARNING y\n");
     append(&logs[1], b"fine\n");
     // New labels count the lines after the reload, not the file again.
@@ -321,16 +290,11 @@ fn reload_raising_max_series_drains_the_overflow() {
     ));
     wait_path_levels(&e, "pods", "pod=\"a\"", (1, 0, 0));
     wait_path_levels(&e, "pods", "pod=\"__overflow__\"", (2, 0, 0));
-    let before = e.log().matches("msg=\"configuration reloaded\"").count();
-    std::fs::write(
-        &e.config,
-        log_config("pods", &glob, "    path_labels: [pod]\n    max_series: 5\n"),
-    )
-    .unwrap();
-    signal(&e, libc::SIGHUP);
-    wait_for("reload logged", Duration::from_secs(30), || {
-        e.log().matches("msg=\"configuration reloaded\"").count() > before
-    });
+    e.reload_with(&log_config(
+        "pods",
+        &glob,
+        "    path_labels: [pod]\n    max_series: 5\n",
+    ));
     for log in &logs {
         append(log, b"WARNING y\n");
     }

@@ -14,15 +14,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn append(path: &Path, bytes: &[u8]) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(bytes).unwrap();
-}
-
 fn lines(e: &Exporter, log: &str, level: &str) -> Option<f64> {
     e.value(&format!(
         "vitals_log_lines_total{{log=\"{log}\",level=\"{level}\"}}"

@@ -31,29 +31,6 @@ fn config(root: &Path, extra: &str) -> String {
     )
 }
 
-/// The `vitals_log_path_lines_total` samples of the exposition.
-fn path_samples(e: &Exporter) -> Vec<String> {
-    let mut v: Vec<String> = e
-        .metrics()
-        .lines()
-        .filter(|l| l.starts_with("vitals_log_path_lines_total{"))
-        .map(str::to_string)
-        .collect();
-    v.sort();
-    v
-}
-
-fn series(labels: &str, level: &str) -> String {
-    format!("vitals_log_path_lines_total{{log=\"pods\",level=\"{level}\",{labels}}}")
-}
-
-/// Waits until the three level series of `labels` are exactly `want`.
-fn wait_levels(e: &Exporter, labels: &str, want: (u64, u64, u64)) {
-    for (level, n) in [("error", want.0), ("warning", want.1), ("other", want.2)] {
-        e.wait_value(&series(labels, level), n as f64);
-    }
-}
-
 #[test]
 fn two_pods_two_containers_exact_counts_and_series_go_with_their_files() {
     let root = tempfile::tempdir().unwrap();
@@ -71,10 +48,25 @@ fn two_pods_two_containers_exact_counts_and_series_go_with_their_files() {
     // A second pod of the same namespace and container: the same series.
     let shop_app2 = pod_log(r, b"shop", "cart-2", "app");
     append(&shop_app2, b"ERROR f\n");
-    wait_levels(&e, "namespace=\"shop\",container=\"app\"", (3, 1, 1));
-    wait_levels(&e, "namespace=\"shop\",container=\"sidecar\"", (0, 1, 0));
-    wait_levels(&e, "namespace=\"pay\",container=\"app\"", (1, 0, 2));
-    wait_levels(&e, "namespace=\"pay\",container=\"sidecar\"", (0, 0, 1));
+    wait_path_levels(
+        &e,
+        "pods",
+        "namespace=\"shop\",container=\"app\"",
+        (3, 1, 1),
+    );
+    wait_path_levels(
+        &e,
+        "pods",
+        "namespace=\"shop\",container=\"sidecar\"",
+        (0, 1, 0),
+    );
+    wait_path_levels(&e, "pods", "namespace=\"pay\",container=\"app\"", (1, 0, 2));
+    wait_path_levels(
+        &e,
+        "pods",
+        "namespace=\"pay\",container=\"sidecar\"",
+        (0, 0, 1),
+    );
     e.wait_value("vitals_log_lines_total{log=\"pods\",level=\"error\"}", 4.0);
     assert_eq!(path_samples(&e).len(), 12, "{:#?}", path_samples(&e));
     assert_eq!(
@@ -86,17 +78,31 @@ fn two_pods_two_containers_exact_counts_and_series_go_with_their_files() {
     // cart-1 goes: its sidecar series with it; shop/app lives on in cart-2.
     append(&shop_app, b"ERROR last words\n");
     std::fs::remove_dir_all(shop_app.parent().unwrap().parent().unwrap()).unwrap();
-    let sidecar = series("namespace=\"shop\",container=\"sidecar\"", "warning");
+    let sidecar = path_series(
+        "pods",
+        "namespace=\"shop\",container=\"sidecar\"",
+        "warning",
+    );
     wait_for("shop/sidecar removed", Duration::from_secs(30), || {
         e.value(&sidecar).is_none()
     });
     assert_eq!(path_samples(&e).len(), 9, "{:#?}", path_samples(&e));
-    wait_levels(&e, "namespace=\"shop\",container=\"app\"", (4, 1, 1));
+    wait_path_levels(
+        &e,
+        "pods",
+        "namespace=\"shop\",container=\"app\"",
+        (4, 1, 1),
+    );
     append(&shop_app2, b"WARNING g\n");
-    wait_levels(&e, "namespace=\"shop\",container=\"app\"", (4, 2, 1));
+    wait_path_levels(
+        &e,
+        "pods",
+        "namespace=\"shop\",container=\"app\"",
+        (4, 2, 1),
+    );
 
     std::fs::remove_dir_all(shop_app2.parent().unwrap().parent().unwrap()).unwrap();
-    let app = series("namespace=\"shop\",container=\"app\"", "error");
+    let app = path_series("pods", "namespace=\"shop\",container=\"app\"", "error");
     wait_for("shop/app removed", Duration::from_secs(30), || {
         e.value(&app).is_none()
     });
@@ -120,20 +126,20 @@ fn pods_past_max_series_go_to_overflow_exactly() {
         append(&log, "ERROR x\n".repeat(i + 1).as_bytes());
     }
     let e = Exporter::start(&config(r, "    path_labels: [pod]\n    max_series: 2\n"));
-    wait_levels(&e, "pod=\"a\"", (1, 0, 0));
-    wait_levels(&e, "pod=\"b\"", (2, 0, 0));
-    wait_levels(&e, "pod=\"__overflow__\"", (3 + 4 + 5, 0, 0));
+    wait_path_levels(&e, "pods", "pod=\"a\"", (1, 0, 0));
+    wait_path_levels(&e, "pods", "pod=\"b\"", (2, 0, 0));
+    wait_path_levels(&e, "pods", "pod=\"__overflow__\"", (3 + 4 + 5, 0, 0));
     assert_eq!(path_samples(&e).len(), 9, "{:#?}", path_samples(&e));
     // A pod with its own series gone frees a place for the next new one.
     std::fs::remove_dir_all(r.join("ns_a_uid-a")).unwrap();
-    let a = series("pod=\"a\"", "error");
+    let a = path_series("pods", "pod=\"a\"", "error");
     wait_for("pod a removed", Duration::from_secs(30), || {
         e.value(&a).is_none()
     });
     let f = pod_log(r, b"ns", "f", "app");
     append(&f, b"WARNING y\n");
-    wait_levels(&e, "pod=\"f\"", (0, 1, 0));
-    wait_levels(&e, "pod=\"__overflow__\"", (12, 0, 0));
+    wait_path_levels(&e, "pods", "pod=\"f\"", (0, 1, 0));
+    wait_path_levels(&e, "pods", "pod=\"__overflow__\"", (12, 0, 0));
 }
 
 #[test]
@@ -154,12 +160,18 @@ fn service_from_joins_the_probe_on_the_status_page() {
     let e = Exporter::start(&cfg);
     append(&checkout, b"ERROR a\nERROR b\nWARNING c\n");
     append(&other, b"ERROR not checkout\n");
-    wait_levels(
+    wait_path_levels(
         &e,
+        "pods",
         "namespace=\"shop\",microservice=\"checkout\"",
         (2, 1, 0),
     );
-    wait_levels(&e, "namespace=\"shop\",microservice=\"cart\"", (1, 0, 0));
+    wait_path_levels(
+        &e,
+        "pods",
+        "namespace=\"shop\",microservice=\"cart\"",
+        (1, 0, 0),
+    );
     e.wait_value("vitals_up{microservice=\"checkout\"}", 1.0);
     let (_, _, page) = e.get("/");
     assert!(
@@ -199,7 +211,11 @@ fn hostile_directory_names_are_escaped_label_values() {
     let e = Exporter::start(&config(r, "    path_labels: [namespace]\n"));
     append(&log, b"ERROR x\n");
     e.wait_value(
-        &series("namespace=\"a\\\"b\\nc\\\\d\u{fffd}\u{fffd}\"", "error"),
+        &path_series(
+            "pods",
+            "namespace=\"a\\\"b\\nc\\\\d\u{fffd}\u{fffd}\"",
+            "error",
+        ),
         1.0,
     );
     let text = e.metrics();
@@ -236,7 +252,10 @@ fn hostile_ten_thousand_pods_keep_series_bounded() {
     assert!(n > MAX, "only {n} files followed");
     let samples = path_samples(&e);
     assert_eq!(samples.len(), 3 * (MAX + 1), "{samples:#?}");
-    e.wait_value(&series("pod=\"__overflow__\"", "error"), (n - MAX) as f64);
+    e.wait_value(
+        &path_series("pods", "pod=\"__overflow__\"", "error"),
+        (n - MAX) as f64,
+    );
     let own: f64 = samples
         .iter()
         .filter(|l| l.contains("level=\"error\"") && !l.contains("__overflow__"))
@@ -342,16 +361,9 @@ fn reload_keeps_the_series_both_configs_give_and_drops_the_others() {
     let e = Exporter::start(&config(r, "    path_labels: [namespace]\n"));
     append(&shop, b"ERROR a\nERROR b\n");
     append(&pay, b"WARNING c\n");
-    wait_levels(&e, "namespace=\"shop\"", (2, 0, 0));
-    wait_levels(&e, "namespace=\"pay\"", (0, 1, 0));
-    let reload = |yaml: String| {
-        let before = e.log().matches("msg=\"configuration reloaded\"").count();
-        std::fs::write(&e.config, yaml).unwrap();
-        signal(&e, libc::SIGHUP);
-        wait_for("reload logged", Duration::from_secs(30), || {
-            e.log().matches("msg=\"configuration reloaded\"").count() > before
-        });
-    };
+    wait_path_levels(&e, "pods", "namespace=\"shop\"", (2, 0, 0));
+    wait_path_levels(&e, "pods", "namespace=\"pay\"", (0, 1, 0));
+    let reload = |yaml: String| e.reload_with(&yaml);
     // A changed setting restarts the follower: the same values keep counting
     // from where they were, not from 0.
     reload(config(
@@ -359,12 +371,12 @@ fn reload_keeps_the_series_both_configs_give_and_drops_the_others() {
         "    path_labels: [namespace]\n    max_series: 10\n",
     ));
     append(&shop, b"ERROR d\n");
-    wait_levels(&e, "namespace=\"shop\"", (3, 0, 0));
-    wait_levels(&e, "namespace=\"pay\"", (0, 1, 0));
+    wait_path_levels(&e, "pods", "namespace=\"shop\"", (3, 0, 0));
+    wait_path_levels(&e, "pods", "namespace=\"pay\"", (0, 1, 0));
     // Other labels: the old series go at once, the new ones count new lines.
     reload(config(r, "    path_labels: [container]\n"));
     append(&pay, b"ERROR e\n");
-    wait_levels(&e, "container=\"web\"", (1, 0, 0));
-    wait_levels(&e, "container=\"app\"", (0, 0, 0));
+    wait_path_levels(&e, "pods", "container=\"web\"", (1, 0, 0));
+    wait_path_levels(&e, "pods", "container=\"app\"", (0, 0, 0));
     assert_eq!(path_samples(&e).len(), 6, "{:#?}", path_samples(&e));
 }

@@ -4,20 +4,9 @@
 
 mod common;
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::Path;
 
 use common::*;
-
-fn append(path: &Path, bytes: &[u8]) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(bytes).unwrap();
-}
 
 /// `{log="app",pattern="rt"<extra>}` series of `name`.
 fn series(name: &str, extra: &str) -> String {
@@ -254,14 +243,7 @@ fn reload_restarts_changed_histograms_and_drops_removed_values() {
     let e = Exporter::start(&entry(
         "        value: {group: rt, buckets: [1]}\n        sum: {group: rt}\n",
     ));
-    let reload = |yaml: String| {
-        let before = e.log().matches("msg=\"configuration reloaded\"").count();
-        std::fs::write(&e.config, yaml).unwrap();
-        signal(&e, libc::SIGHUP);
-        wait_for("reload logged", std::time::Duration::from_secs(10), || {
-            e.log().matches("msg=\"configuration reloaded\"").count() > before
-        });
-    };
+    let reload = |yaml: String| e.reload_with(&yaml);
     let name = "vitals_log_pattern_value_seconds";
     let labels = ",status=\"200\"";
     append(&log, b"status=200 rt=0.5\n");

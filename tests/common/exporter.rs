@@ -185,6 +185,17 @@ impl Exporter {
         );
     }
 
+    /// Writes `yaml` as the configuration, sends SIGHUP and waits until the
+    /// exporter logs that it reloaded.
+    pub fn reload_with(&self, yaml: &str) {
+        let before = self.log().matches("msg=\"configuration reloaded\"").count();
+        std::fs::write(&self.config, yaml).unwrap();
+        signal(self, libc::SIGHUP);
+        wait_for("reload logged", Duration::from_secs(30), || {
+            self.log().matches("msg=\"configuration reloaded\"").count() > before
+        });
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         signal(self, libc::SIGTERM);

@@ -47,3 +47,27 @@ pub fn wait_levels(e: &Exporter, log: &str, want: (i64, i64, i64)) {
         e.log()
     );
 }
+
+/// The `vitals_log_path_lines_total` samples of the exposition, sorted.
+pub fn path_samples(e: &Exporter) -> Vec<String> {
+    let mut v: Vec<String> = e
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with("vitals_log_path_lines_total{"))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The path series of log `log` at `level` for the label set `labels`.
+pub fn path_series(log: &str, labels: &str, level: &str) -> String {
+    format!("vitals_log_path_lines_total{{log=\"{log}\",level=\"{level}\",{labels}}}")
+}
+
+/// Waits until error, warning and other of one label set of `log` are `want`.
+pub fn wait_path_levels(e: &Exporter, log: &str, labels: &str, want: (u64, u64, u64)) {
+    for (level, n) in [("error", want.0), ("warning", want.1), ("other", want.2)] {
+        e.wait_value(&path_series(log, labels, level), n as f64);
+    }
+}

@@ -100,19 +100,65 @@ pub(super) fn fingerprint(specs: [&Option<ValueSpec>; 2], fp: &mut Fingerprint) 
     }
 }
 
+/// Buckets a histogram may have: each is one more series per label set,
+/// and Prometheus' own defaults have 11.
+const MAX_BUCKETS: usize = 64;
+
+/// Series the `value:` and `sum:` of one log's patterns may create in all,
+/// counting every label set up to `max_series` (and `__overflow__`): a
+/// scrape of this many series takes tens of milliseconds, and a typo such
+/// as 10 000 buckets × 10 000 label sets would be 100 million.
+const MAX_SERIES_PER_LOG: usize = 100_000;
+
+/// What a pattern's numbers may cost: the label sets it may create (with
+/// `__overflow__`), its `max_series` as written (where an error points),
+/// and the series of the numbers of the log's patterns before it.
+pub(super) struct Budget<'a> {
+    pub(super) sets: usize,
+    pub(super) max_series: Option<&'a Spanned<u64>>,
+    pub(super) used: &'a mut usize,
+}
+
 /// A pattern's (`value:`, `sum:`), `None` after a problem; `pf` names the pattern.
 pub(super) fn numbers(
     v: &mut Validator<'_>,
     (value, sum): (Option<RawValue>, Option<RawSum>),
     groups: &HashSet<&str>,
     pf: &str,
+    budget: Budget<'_>,
 ) -> Option<(Option<ValueSpec>, Option<ValueSpec>)> {
+    let group_at = value
+        .as_ref()
+        .map(|r| (r.group.clone(), "value.group"))
+        .or_else(|| sum.as_ref().map(|r| (r.group.clone(), "sum.group")));
     let value = value.map(|r| self::value(v, r, groups, &format!("{pf}.value")));
     let sum = sum.map(|r| self::sum(v, r, groups, &format!("{pf}.sum")));
-    match (value, sum) {
-        (Some(None), _) | (_, Some(None)) => None,
-        (value, sum) => Some((value.flatten(), sum.flatten())),
+    let (value, sum) = match (value, sum) {
+        (Some(None), _) | (_, Some(None)) => return None,
+        (value, sum) => (value.flatten(), sum.flatten()),
+    };
+    // A histogram: its buckets, +Inf, `_sum` and `_count`; a sum: one counter.
+    let per_set = value.as_ref().map_or(0, |s| s.buckets.len() + 3) + usize::from(sum.is_some());
+    let need = budget.sets.saturating_mul(per_set);
+    let total = budget.used.saturating_add(need);
+    if total > MAX_SERIES_PER_LOG {
+        let msg = format!(
+            "with value:/sum: up to {} label sets (with __overflow__) of {per_set} series each = {need} series{}, over the limit of {MAX_SERIES_PER_LOG} per log; lower max_series or use fewer buckets",
+            budget.sets,
+            match *budget.used {
+                0 => String::new(),
+                _ => format!(" ({total} with the log's patterns before it)"),
+            },
+        );
+        match (budget.max_series, group_at) {
+            (Some(m), _) => v.problem(m, &format!("{pf}.max_series"), msg),
+            (None, Some((g, f))) => v.problem(&g, &format!("{pf}.{f}"), msg),
+            (None, None) => {}
+        }
+        return None;
     }
+    *budget.used = total;
+    Some((value, sum))
 }
 
 /// Validates a `value:`; `groups` are the regex's named capture groups.
@@ -131,6 +177,14 @@ fn value(
         }
         Some(b) if b.value.iter().any(|x| !x.is_finite()) => {
             v.problem(&b, &format!("{field}.buckets"), "must be finite numbers");
+            None
+        }
+        Some(b) if b.value.len() > MAX_BUCKETS => {
+            let msg = format!(
+                "{} buckets; at most {MAX_BUCKETS} (each is one more series per label set)",
+                b.value.len()
+            );
+            v.problem(&b, &format!("{field}.buckets"), msg);
             None
         }
         Some(b) if b.value.windows(2).any(|w| w[0] >= w[1]) => {

@@ -235,13 +235,14 @@ fn log(
     };
     let mut patterns = Vec::new();
     let mut pattern_names = HashSet::new();
+    let mut value_series = 0;
     for (j, p) in r.patterns.into_iter().enumerate() {
         let pf = format!("{field}.patterns[{j}]");
         if !v.unique_name(&mut pattern_names, &p.name, &pf, "pattern") {
             ok = false;
         }
         let target = pattern_field(v, &pf, p.field.as_ref(), format.as_ref());
-        match (pattern(v, p, &pf), target) {
+        match (pattern(v, p, &pf, &mut value_series), target) {
             (Some(p), Ok(field)) => patterns.push(Pattern { field, ..p }),
             _ => ok = false,
         }
@@ -273,7 +274,14 @@ fn log(
     })
 }
 
-fn pattern(v: &mut Validator<'_>, p: RawPattern, pf: &str) -> Option<Pattern> {
+/// `value_series`: the series the numbers of the log's patterns so far may
+/// create (see [`log_values::Budget`]).
+fn pattern(
+    v: &mut Validator<'_>,
+    p: RawPattern,
+    pf: &str,
+    value_series: &mut usize,
+) -> Option<Pattern> {
     let regex = regex::bytes::RegexBuilder::new(&p.regex.value)
         .multi_line(true)
         .crlf(true)
@@ -314,7 +322,16 @@ fn pattern(v: &mut Validator<'_>, p: RawPattern, pf: &str) -> Option<Pattern> {
         Some(m) => usize::try_from(m.value).unwrap_or(usize::MAX),
         None => DEFAULT_MAX_SERIES,
     };
-    let numbers = log_values::numbers(v, (p.value, p.sum), &groups, pf);
+    let budget = log_values::Budget {
+        sets: if labels.is_empty() {
+            1
+        } else {
+            max_series.saturating_add(1)
+        },
+        max_series: p.max_series.as_ref(),
+        used: value_series,
+    };
+    let numbers = log_values::numbers(v, (p.value, p.sum), &groups, pf, budget);
     let (value, sum) = numbers.filter(|_| ok)?;
     Some(Pattern {
         name: p.name.value,

@@ -308,3 +308,84 @@ fn reload_raising_max_series_drains_the_overflow() {
     assert_eq!(path_samples(&e).len(), 9, "{:#?}", path_samples(&e));
     wait_levels(&e, "pods", (3, 3, 0));
 }
+
+/// `max_series` lowered by a reload while more label sets are live: the
+/// newest sets past the new cap go, their counts move to `__overflow__`
+/// (so `sum by (log)` never drops), and their files' lines count there
+/// from then on. Before, a set a file already held was handed back before
+/// the cap was checked: the cap did nothing until the files went.
+#[test]
+fn reload_lowering_max_series_folds_the_newest_sets_into_the_overflow() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let glob = r.join("{namespace}_{pod}_{uid}/{container}/*.log");
+    let config = |max: usize| {
+        log_config(
+            "pods",
+            &glob,
+            &format!("    path_labels: [pod]\n    max_series: {max}\n"),
+        )
+    };
+    let e = Exporter::start(&config(5));
+    // One at a time, so that a is the oldest set and c the newest.
+    let mut logs = Vec::new();
+    for pod in ["a", "b", "c"] {
+        let dir = r.join(format!("ns_{pod}_u-{pod}/app"));
+        std::fs::create_dir_all(&dir).unwrap();
+        append(&dir.join("0.log"), b"ERROR x\n");
+        wait_path_levels(&e, "pods", &format!("pod=\"{pod}\""), (1, 0, 0));
+        logs.push(dir.join("0.log"));
+    }
+    append(&logs[2], b"fine\n");
+    wait_path_levels(&e, "pods", "pod=\"c\"", (1, 0, 1));
+    e.reload_with(&config(1));
+    for log in &logs {
+        append(log, b"WARNING y\n");
+    }
+    wait_path_levels(&e, "pods", "pod=\"a\"", (1, 1, 0));
+    wait_path_levels(&e, "pods", "pod=\"__overflow__\"", (2, 2, 1));
+    assert_eq!(path_samples(&e).len(), 6, "{:#?}", path_samples(&e));
+    wait_levels(&e, "pods", (3, 3, 1));
+}
+
+/// `service_from` values are whatever the directories are named: one that
+/// names no configured service is a `microservice` label like any other
+/// (bounded by `max_series`, not on the status page), and a configured
+/// service whose files are past `max_series` still has its lines on its
+/// status page row. Before, the row's counters hung on the label set, so
+/// a service's pods in `__overflow__` showed no error lines at all.
+#[test]
+fn service_from_counts_a_service_past_the_cap_on_its_status_row() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let glob = r.join("{namespace}_{pod}_{uid}/{container}/*.log");
+    let srv = TestServer::http(|_| Reply::new(200, "ok"));
+    let e = Exporter::start(&format!(
+        "services:\n  - name: api\n    interval: 1h\n    http:\n      url: {}\n{}",
+        srv.url("/"),
+        log_config(
+            "pods",
+            &glob,
+            "    service_from: container\n    max_series: 1\n"
+        )
+    ));
+    let pod = |name: &str, container: &str, text: &[u8]| {
+        let dir = r.join(format!("ns_{name}_u-{name}/{container}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        append(&dir.join("0.log"), text);
+    };
+    pod("g", "ghost", b"ERROR g\n");
+    wait_path_levels(&e, "pods", "microservice=\"ghost\"", (1, 0, 0));
+    pod("a", "api", b"ERROR a\nWARNING b\nERROR c\n");
+    pod("h", "ghost2", b"WARNING h\n");
+    wait_path_levels(&e, "pods", "microservice=\"__overflow__\"", (2, 2, 0));
+    assert_eq!(path_samples(&e).len(), 6, "{:#?}", path_samples(&e));
+    e.wait_value("vitals_up{microservice=\"api\"}", 1.0);
+    let (_, _, page) = e.get("/");
+    assert!(
+        page.contains("<td>api</td><td class=\"up\">up</td>")
+            && page.contains("<td>2</td><td>1</td></tr>"),
+        "{page}"
+    );
+    assert!(!page.contains("ghost"), "{page}");
+}

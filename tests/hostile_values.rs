@@ -65,3 +65,46 @@ fn a_label_named_le_is_refused() {
     );
     assert!(err.contains(&want), "want {want}\n{err}");
 }
+
+/// `max_series` of a pattern with capture labels lowered by a reload: the
+/// label sets past the new cap (the newest) are frozen, keeping what they
+/// counted (a histogram cannot be folded into another), and their further
+/// matches count in `__overflow__`. Before, a set once created took
+/// matches whatever the cap.
+#[test]
+fn reload_lowering_max_series_freezes_the_newest_label_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let config = |max: usize| {
+        format!(
+            "logs:\n  - name: app\n    paths: ['{}']\n    patterns:\n      - name: rt\n        regex: 'rt=(?P<v>\\S+) k=(?P<k>\\S+)'\n        labels: [k]\n        max_series: {max}\n        value: {{group: v, unit: none, buckets: [1]}}\n        sum: {{group: v, unit: none}}\n",
+            log.display()
+        )
+    };
+    let e = Exporter::start(&config(5));
+    let series = |name: &str, k: &str| format!("{name}{{log=\"app\",pattern=\"rt\",k=\"{k}\"}}");
+    let matches = |k: &str| series("vitals_log_pattern_matches_total", k);
+    append(&log, b"rt=0.5 k=a\nrt=0.5 k=b\nrt=0.5 k=c\n");
+    e.wait_value(&matches("c"), 1.0);
+    e.reload_with(&config(1));
+    append(&log, b"rt=2 k=a\nrt=2 k=b\nrt=2 k=c\nrt=2 k=d\n");
+    e.wait_value(&matches("__overflow__"), 3.0);
+    let m = e.metrics();
+    let get = |s: &str| sample(&m, s);
+    for (k, n, sum) in [
+        ("a", 2.0, 2.5),
+        ("b", 1.0, 0.5),
+        ("c", 1.0, 0.5),
+        ("__overflow__", 3.0, 6.0),
+    ] {
+        assert_eq!(get(&matches(k)), Some(n), "{k}\n{m}");
+        let count = series("vitals_log_pattern_value_count", k);
+        assert_eq!(get(&count), Some(n), "{k}\n{m}");
+        let total = series("vitals_log_pattern_sum_total", k);
+        assert_eq!(get(&total), Some(sum), "{k}\n{m}");
+    }
+    let overflow = "vitals_log_pattern_overflow_matches_total{log=\"app\",pattern=\"rt\"}";
+    assert_eq!(get(overflow), Some(3.0), "{m}");
+    assert_eq!(promtool_check_metrics(&m), "");
+}

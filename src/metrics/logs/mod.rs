@@ -187,7 +187,7 @@ impl LogFamilies {
                 return true;
             }
             let mut c = lock(c);
-            for labels in c.sets.values() {
+            for (_, labels) in c.sets.values() {
                 self.matches.remove(labels);
                 self.values.remove(labels);
             }

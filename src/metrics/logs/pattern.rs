@@ -23,8 +23,12 @@ const LEN_BYTES: usize = std::mem::size_of::<usize>();
 /// pattern does.
 #[derive(Debug, Default)]
 pub(super) struct Created {
-    /// Series key (see [`PatternMetrics::matched`]) to its labels.
-    pub(super) sets: HashMap<Vec<u8>, Labels>,
+    /// Series key (see [`PatternMetrics::matched`]) to the set's rank (how
+    /// many were created before it) and labels. A reload lowering
+    /// `max_series` freezes the sets ranked past it: they keep what they
+    /// counted (a histogram cannot be folded into `__overflow__`) and their
+    /// further matches count there.
+    pub(super) sets: HashMap<Vec<u8>, (usize, Labels)>,
     /// The pattern was removed: no new series.
     pub(super) closed: bool,
 }
@@ -114,16 +118,17 @@ impl PatternMetrics {
             return;
         }
         let labels = match created.sets.get(self.key.as_slice()) {
-            Some(l) => l.clone(),
-            None if created.sets.len() >= self.max => {
+            Some((rank, l)) if *rank < self.max => l.clone(),
+            None if created.sets.len() < self.max => {
+                let l = self.labels();
+                let rank = created.sets.len();
+                created.sets.insert(self.key.clone(), (rank, l.clone()));
+                l
+            }
+            _ => {
                 drop(created);
                 self.overflowed(values);
                 return;
-            }
-            None => {
-                let l = self.labels();
-                created.sets.insert(self.key.clone(), l.clone());
-                l
             }
         };
         drop(created);

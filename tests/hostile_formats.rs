@@ -384,3 +384,43 @@ fn split_container_records_in_random_pieces_match_the_model() {
         assert_eq!(parse_errors(&e, log), Some(0.0));
     }
 }
+
+/// A file that starts with a UTF-8 byte order mark (Windows and .NET
+/// loggers write one): the BOM is not part of the first line, so a JSON
+/// first line is not a parse error, nor a logfmt one plain text under
+/// `auto`. Whether the file was there at start or the BOM is written a
+/// byte at a time after; a BOM anywhere else is not skipped.
+#[test]
+fn a_byte_order_mark_at_the_start_of_a_file_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, a) = (dir.path().join("j.log"), dir.path().join("a.log"));
+    append(&j, b"\xEF\xBB\xBF{\"level\":\"error\",\"msg\":\"x\"}\n");
+    append(&a, b"");
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: json\n    paths: ['{}']\n    format: json\n    start_at: beginning\n  - name: auto\n    paths: ['{}']\n    format: auto\n    patterns:\n      - {{name: first, regex: '^level=warn'}}\n",
+        j.display(),
+        a.display()
+    ));
+    wait_levels(&e, "json", (1, 0, 0));
+    e.wait_value("vitals_log_files_followed{log=\"auto\"}", 1.0);
+    for b in b"\xEF\xBB\xBF" {
+        append(&a, &[*b]);
+        // Gives the follower a chance to see each piece; any timing must count the same.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    append(&a, b"level=warn msg=\"an ERROR\"\n");
+    wait_levels(&e, "auto", (0, 1, 0));
+    e.wait_value(
+        "vitals_log_pattern_matches_total{log=\"auto\",pattern=\"first\"}",
+        1.0,
+    );
+    // Later lines keep their bytes: a BOM there is malformed JSON.
+    append(&j, b"\xEF\xBB\xBF{\"level\":\"error\"}\n");
+    wait_levels(&e, "json", (1, 0, 1));
+    assert_eq!(parse_errors(&e, "json"), Some(1.0));
+    assert_eq!(parse_errors(&e, "auto"), Some(0.0));
+    assert_eq!(
+        e.value("vitals_log_read_bytes_total{log=\"json\"}"),
+        Some(52.0)
+    );
+}

@@ -44,6 +44,12 @@ pub(crate) struct Joiner {
     pending: [Pending; 2],
 }
 
+/// Capacity a stream's buffer keeps between messages: enough for ordinary
+/// split lines without reallocating, while one long line (up to
+/// `max_line_bytes`, possibly megabytes) is not held per stream per file
+/// for the rest of the file's life.
+const RETAIN_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, Default)]
 struct Pending {
     buf: Vec<u8>,
@@ -95,6 +101,21 @@ impl Joiner {
             message: &p.buf,
             truncated: p.truncated,
         })
+    }
+
+    /// Called once the caller is done with the message `push` returned:
+    /// frees a buffer that grew past [`RETAIN_BYTES`] for it.
+    pub(crate) fn release(&mut self, stream: Stream) {
+        let p = &mut self.pending[stream as usize];
+        if p.emitted && p.buf.capacity() > RETAIN_BYTES {
+            p.buf = Vec::new();
+        }
+    }
+
+    /// Bytes allocated for messages being joined, or kept for the next.
+    #[cfg(test)]
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.pending.iter().map(|p| p.buf.capacity()).sum()
     }
 }
 

@@ -38,6 +38,14 @@ pub(crate) struct Partial {
     cut: [bool; 2],
 }
 
+impl Partial {
+    /// Bytes held for messages being joined, or kept for the next.
+    #[cfg(test)]
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.joiner.held_bytes()
+    }
+}
+
 /// The matchers a line goes through, borrowed from the scanner.
 pub(crate) struct Sinks<'a, O> {
     pub(crate) observer: &'a mut O,
@@ -177,6 +185,7 @@ impl Structured {
         let level = self.level(joined.message, cut, s.levels, tally);
         tally.add(level);
         self.patterns(joined.message, true, s);
+        p.joiner.release(stream);
     }
 
     /// The level of one line or message: its level field; the token rule

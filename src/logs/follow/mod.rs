@@ -26,6 +26,8 @@ use read::Pass;
 use scanner::Scanner;
 use wake::Wake;
 
+#[cfg(test)]
+mod edge_tests;
 mod file;
 mod read;
 mod rescan;

@@ -154,6 +154,17 @@ impl<O: LogObserver> Scanner<O> {
     /// bytes read.
     pub(super) fn drain(&mut self, t: &mut Tracked) -> std::io::Result<u64> {
         let mut total = 0;
+        if t.pos == 0 {
+            match skip_bom(t)? {
+                Some(n) => {
+                    total = n;
+                    self.bytes_read += n;
+                    self.observer.read(n);
+                }
+                // The writer may be halfway through a BOM: wait for its end.
+                None => return Ok(0),
+            }
+        }
         let mut buf = std::mem::take(&mut self.buf);
         let result = loop {
             if total >= READ_BUDGET {
@@ -178,4 +189,26 @@ impl<O: LogObserver> Scanner<O> {
         self.buf = buf;
         result
     }
+}
+
+/// A UTF-8 byte order mark (some Windows and .NET loggers start a file with
+/// one): not part of the first line, which would then not parse as JSON or
+/// logfmt nor match `^` patterns.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Moves a file read from its start past a BOM there; returns the bytes
+/// skipped, or `None` while the file holds only a beginning of a BOM.
+/// Only offset 0 counts: a file resumed elsewhere never starts with one.
+fn skip_bom(t: &mut Tracked) -> std::io::Result<Option<u64>> {
+    let mut head = [0u8; BOM.len()];
+    let n = crate::logs::checkpoint::read_exact_at(&t.file, &mut head, 0)?;
+    if head[..n] != BOM[..n] {
+        return Ok(Some(0));
+    }
+    if n < BOM.len() {
+        return Ok(None);
+    }
+    t.remember(BOM, None);
+    t.pos = BOM.len() as u64;
+    Ok(Some(t.pos))
 }

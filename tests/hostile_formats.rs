@@ -1,6 +1,11 @@
 //! Hostile input to the structured and container formats: garbage bytes,
-//! nesting past any sane depth, a partial record that never ends. The
-//! follower counts each line once, never stops, and keeps its memory bounded.
+//! nesting past any sane depth, a partial record that never ends, a byte
+//! order mark. The follower counts each line once, never stops, and keeps
+//! its memory bounded.
+//!
+//! This file is long (one case per attack): a suite is one test binary, and
+//! each binary links the whole exporter, so suites are split by subject, not
+//! by size.
 
 mod common;
 

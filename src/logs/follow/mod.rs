@@ -28,6 +28,7 @@ use wake::Wake;
 
 mod file;
 mod read;
+mod replay;
 mod rescan;
 mod rotation;
 mod scanner;

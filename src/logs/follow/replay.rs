@@ -7,11 +7,11 @@ use memchr::memchr;
 
 use super::file::Tracked;
 use super::scanner::Scanner;
-use super::READ_BUDGET;
+use super::{Follower, READ_BUDGET};
 use crate::logs::checkpoint::{read_exact_at, Pending};
 use crate::logs::LogObserver;
 
-impl<O: LogObserver> Scanner<O> {
+impl<O: LogObserver> Follower<O> {
     /// Joins again the messages `pending` of `t`, a file resumed at its
     /// saved position (same file: the caller checked head and tail). Reads
     /// from the first record of the earliest of them to the position, at
@@ -25,7 +25,7 @@ impl<O: LogObserver> Scanner<O> {
             buf,
             max_line_bytes: max,
             ..
-        } = self
+        } = &mut self.scanner
         else {
             return;
         };
@@ -40,7 +40,7 @@ impl<O: LogObserver> Scanner<O> {
             p.filter(|p| p.offset < end && end - p.offset <= reach && line_start(p.offset))
         });
         if from != *pending {
-            tracing::info!(path = %t.path.display(), "a container message split across the restart starts too far back (or where no record starts); counting its records from the position on");
+            tracing::info!(log = %self.source.name, path = %t.path.display(), "a container message split across the restart starts too far back (or where no record starts); counting its records from the position on");
         }
         let Some(mut at) = from.iter().flatten().map(|p| p.offset).min() else {
             return;

@@ -245,7 +245,7 @@ impl<O: LogObserver> Follower<O> {
                 t.resume_at(size);
             } else if same && size >= s.offset && s.tail.ends_at(&t.file, s.offset) {
                 t.resume_at(s.offset);
-                self.scanner.replay(&mut t, &s.pending);
+                self.replay(&mut t, &s.pending);
                 // Followed before the stop: maybe renamed since, never a copy
                 // (identical lines make it look like one of the live file).
                 self.rotated_away(id);
@@ -265,7 +265,7 @@ impl<O: LogObserver> Follower<O> {
                     );
                     c.resume_at(s.offset);
                     // The copy holds the bytes the position was saved on.
-                    self.scanner.replay(&mut c, &s.pending);
+                    self.replay(&mut c, &s.pending);
                     self.read_copy(c);
                 }
             }

@@ -284,7 +284,7 @@ fn follow_span(
         None,
     );
     t.resume_at(start as u64);
-    f.scanner.replay(&mut t, pending);
+    f.replay(&mut t, pending);
     f.scanner.feed(&mut t, &input[start..stop]);
     assert_eq!(t.line_start, stop as u64);
     let r = &f.scanner.observer;

@@ -48,14 +48,17 @@ impl Restarts {
         }
     }
 
-    fn start(&self) -> Exporter {
-        let yaml = format!(
-            "logs:\n  - name: app\n    paths: ['{}/*.log']\n{}",
+    fn yaml(&self, more: &str) -> String {
+        format!(
+            "logs:\n  - name: app\n    paths: ['{}/*.log']\n{}{more}",
             self.dir.path().display(),
             self.extra
-        );
+        )
+    }
+
+    fn start(&self) -> Exporter {
         let e = Exporter::start_with(
-            &yaml,
+            &self.yaml(""),
             &["--storage.path", self.storage.path().to_str().unwrap()],
             tempfile::tempdir().unwrap(),
         );
@@ -213,5 +216,21 @@ fn a_message_split_across_a_restart_and_a_rotation_is_joined_whole() {
     );
     let e = r.start();
     wait_levels(&e, "app", (1, 1, 0));
+    assert_eq!(e.value(&series("parse_errors")), Some(0.0));
+}
+
+/// A reload that changes the log restarts its follower through the saved
+/// positions: a message split across it is joined whole too.
+#[test]
+fn a_message_split_across_a_reload_is_joined_whole() {
+    let r = Restarts::new("    format: cri\n    inner_format: json\n");
+    let e = r.start();
+    r.write(
+        &e,
+        &[record("cri", "stdout", "P", r#"{"level":"error","msg":"a"#)],
+    );
+    e.reload_with(&r.yaml("    max_line_bytes: 4096\n"));
+    append(&r.log, record("cri", "stdout", "F", r#"b"}"#).as_bytes());
+    wait_levels(&e, "app", (1, 0, 0));
     assert_eq!(e.value(&series("parse_errors")), Some(0.0));
 }

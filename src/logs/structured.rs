@@ -7,12 +7,14 @@ use std::borrow::Cow;
 
 use memchr::memchr;
 
+use super::checkpoint::{Pending, PendingStart};
 use super::matcher::{LevelCounts, LevelMatcher, LinePattern};
 use super::LogObserver;
 use crate::config::log_format::{Container, LineFormat};
 use crate::config::logs::Pattern;
 use crate::logformat::{
-    self, detect, parse_cri, DockerParser, FieldSet, Format, Joiner, Level, Outcome, Stream,
+    self, detect, parse_cri, DockerParser, FieldSet, Format, Joiner, Level, Malformed, Outcome,
+    Stream,
 };
 
 /// What a log's format asks of each line; shared by the log's files.
@@ -28,14 +30,29 @@ pub(crate) struct Structured {
     max_line_bytes: usize,
 }
 
-/// Container records of one file not joined into a message yet. Kept in
-/// memory only: a restart resumes at the saved offset, after them.
+/// Container records of one file not joined into a message yet. Where
+/// each message starts is saved with the file's position, so that a
+/// restart reads its records again ([`Structured::rejoin`]).
 #[derive(Debug)]
 pub(crate) struct Partial {
     joiner: Joiner,
     /// Per stream: a record of the message being joined was itself cut at
     /// `max_line_bytes` (already counted as a long line).
     cut: [bool; 2],
+    /// Per stream: the file offset of the first record of that message.
+    start: [Option<u64>; 2],
+}
+
+impl Partial {
+    /// The messages being joined, for the checkpoint.
+    pub(crate) fn pending(&self) -> Pending {
+        [0, 1].map(|i| {
+            self.start[i].map(|offset| PendingStart {
+                offset,
+                cut: self.cut[i],
+            })
+        })
+    }
 }
 
 impl Partial {
@@ -99,11 +116,12 @@ impl Structured {
         })
     }
 
-    /// Counts `b`: complete lines each ending with `\n` (the last may lack
-    /// it), or one line `cut` at `max_line_bytes`.
+    /// Counts `b` (read at file offset `at`): complete lines each ending
+    /// with `\n` (the last may lack it), or one line `cut` at `max_line_bytes`.
     pub(crate) fn scan<O: LogObserver>(
         &self,
         b: &[u8],
+        at: u64,
         cut: bool,
         partial: &mut Option<Partial>,
         mut s: Sinks<'_, O>,
@@ -111,6 +129,7 @@ impl Structured {
         let mut tally = Tally::default();
         let mut rest = b;
         while !rest.is_empty() {
+            let line_at = at + (b.len() - rest.len()) as u64;
             let (line, next) = match memchr(b'\n', rest) {
                 Some(i) => (&rest[..i], &rest[i + 1..]),
                 None => (rest, &[][..]),
@@ -124,7 +143,7 @@ impl Structured {
                         self.patterns(line, false, &mut s);
                     }
                 }
-                Some(c) => self.record(c, line, cut, partial, &mut tally, &mut s),
+                Some(_) => self.record(line, line_at, cut, partial, &mut tally, &mut s),
             }
         }
         if self.container.is_none() {
@@ -142,41 +161,32 @@ impl Structured {
         tally.counts
     }
 
-    /// Decodes one container record and, once its message is whole,
-    /// classifies and matches the message.
+    /// Decodes one container record (at file offset `at`) and, once its
+    /// message is whole, classifies and matches the message.
     fn record<O: LogObserver>(
         &self,
-        container: Container,
         line: &[u8],
+        at: u64,
         cut: bool,
         partial: &mut Option<Partial>,
         tally: &mut Tally,
         s: &mut Sinks<'_, O>,
     ) {
-        let parsed = match container {
-            Container::Cri => {
-                parse_cri(line).map(|r| (r.stream, r.partial, Cow::Borrowed(r.message)))
-            }
-            Container::Docker => self
-                .docker
-                .parse(line)
-                .map(|r| (r.stream, r.partial, r.message)),
-        };
-        let Ok((stream, is_partial, fragment)) = parsed else {
+        let Ok((stream, is_partial, fragment)) = self.decode(line) else {
             // A record cut short is not malformed, only long (counted as such).
             tally.parse_errors += u64::from(!cut);
             tally.add(Level::Other);
             return;
         };
-        let p = partial.get_or_insert_with(|| Partial {
-            joiner: Joiner::new(self.max_line_bytes),
-            cut: [false; 2],
-        });
-        let was_cut = std::mem::replace(&mut p.cut[stream_index(stream)], false) || cut;
+        let p = self.partial(partial);
+        let i = stream_index(stream);
+        let was_cut = std::mem::replace(&mut p.cut[i], false) || cut;
+        p.start[i].get_or_insert(at);
         let Some(joined) = p.joiner.push(stream, is_partial, &fragment) else {
-            p.cut[stream_index(stream)] = was_cut;
+            p.cut[i] = was_cut;
             return;
         };
+        p.start[i] = None;
         // One long line per message, however many of its records were cut.
         if joined.truncated && !was_cut {
             s.observer.long_line();
@@ -186,6 +196,64 @@ impl Structured {
         tally.add(level);
         self.patterns(joined.message, true, s);
         p.joiner.release(stream);
+    }
+
+    /// Feeds one record read again at start-up, at file offset `at`, to the
+    /// joiner, counting nothing: it was counted before the restart, or is
+    /// part of a message still being joined. Only the records of the
+    /// messages `from` (saved with the position) are fed, from the first
+    /// record of each on; any other record was part of a message whole
+    /// before the stop.
+    pub(crate) fn rejoin(
+        &self,
+        line: &[u8],
+        at: u64,
+        partial: &mut Option<Partial>,
+        from: &Pending,
+    ) {
+        let Ok((stream, is_partial, fragment)) = self.decode(line) else {
+            return;
+        };
+        let i = stream_index(stream);
+        let Some(first) = from[i] else { return };
+        let p = self.partial(partial);
+        if p.start[i].is_none() {
+            if at != first.offset {
+                return;
+            }
+            p.start[i] = Some(at);
+            // Whether its long line was counted, even if `max_line_bytes`
+            // changed since.
+            p.cut[i] = first.cut;
+        }
+        if p.joiner.push(stream, is_partial, &fragment).is_some() {
+            // Whole before the saved offset: the file is not what was saved.
+            p.start[i] = None;
+        }
+    }
+
+    /// Decodes one container record: its stream, whether it is partial,
+    /// and its piece of the message.
+    fn decode<'l>(&self, line: &'l [u8]) -> Result<(Stream, bool, Cow<'l, [u8]>), Malformed> {
+        match self.container {
+            Some(Container::Docker) => self
+                .docker
+                .parse(line)
+                .map(|r| (r.stream, r.partial, r.message)),
+            Some(Container::Cri) => {
+                parse_cri(line).map(|r| (r.stream, r.partial, Cow::Borrowed(r.message)))
+            }
+            // Records saved by a container log reloaded as another format.
+            None => Err(Malformed),
+        }
+    }
+
+    fn partial<'p>(&self, partial: &'p mut Option<Partial>) -> &'p mut Partial {
+        partial.get_or_insert_with(|| Partial {
+            joiner: Joiner::new(self.max_line_bytes),
+            cut: [false; 2],
+            start: [None; 2],
+        })
     }
 
     /// The level of one line or message: its level field; the token rule

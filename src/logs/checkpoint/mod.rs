@@ -14,6 +14,12 @@
 //! a filesystem that lost the tail), which would otherwise read as fewer
 //! files. A v1 file (no tail, copy flag or end line) is still read: its
 //! positions are checked by head only.
+//!
+//! v3 adds, before the path, the container messages being joined at the
+//! offset: `<stdout>,<stderr>`, each `-` or the offset of the message's
+//! first record, `c` appended when a record of it was cut (counted as a
+//! long line already). It is written only when some file has such a
+//! message, so that plain logs keep v2 files an older exporter still reads.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -21,8 +27,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::hash::fnv1a;
+pub(crate) use pending::{Pending, PendingStart};
+
+mod pending;
 
 const HEADER: &str = "# vitals_exporter positions v2";
+/// v2 plus messages being joined (see the module documentation).
+const HEADER_V3: &str = "# vitals_exporter positions v3";
 /// The first format: the same entries, without an end line.
 const HEADER_V1: &str = "# vitals_exporter positions v1";
 const END: &str = "# end ";
@@ -132,6 +143,8 @@ pub(crate) struct Saved {
     pub(crate) copy: bool,
     /// Where the file was (to find it if it was rotated while we were down).
     pub(crate) path: PathBuf,
+    /// Container messages being joined at `offset`, by stream.
+    pub(crate) pending: Pending,
 }
 
 /// Why the checkpoint file could not be used.
@@ -188,9 +201,18 @@ pub(crate) fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointErro
     let text = String::from_utf8(text).map_err(|_| corrupt(1, "not UTF-8"))?;
     let (first, _) = text.split_once('\n').unwrap_or((&text, ""));
     let v1 = first == HEADER_V1;
+    let v3 = first == HEADER_V3;
+    // Fields of an entry; the last one, the path, may hold spaces.
+    let fields = if v1 {
+        6
+    } else if v3 {
+        10
+    } else {
+        9
+    };
     let body = match first {
         HEADER_V1 => text.as_str(),
-        HEADER => {
+        HEADER | HEADER_V3 => {
             let body = text.strip_suffix('\n').unwrap_or(&text);
             match body.rsplit_once('\n') {
                 Some((entries, end)) if end.starts_with(END) => {
@@ -204,12 +226,13 @@ pub(crate) fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointErro
                         return Err(damaged(
                             path,
                             entries,
+                            fields,
                             format!("end line {end:?}, content gives {want:?}"),
                         ));
                     }
                     entries
                 }
-                _ => return Err(damaged(path, body, "no end line".into())),
+                _ => return Err(damaged(path, body, fields, "no end line".into())),
             }
         }
         _ => return Err(corrupt(1, "missing header")),
@@ -217,7 +240,7 @@ pub(crate) fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointErro
     let mut out = HashMap::new();
     for (i, line) in body.lines().skip(1).enumerate() {
         let n = i + 2;
-        let mut f = line.splitn(if v1 { 6 } else { 9 }, ' ');
+        let mut f = line.splitn(fields, ' ');
         let mut num = |radix: u32| {
             f.next()
                 .and_then(|v| u64::from_str_radix(v, radix).ok())
@@ -233,6 +256,13 @@ pub(crate) fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointErro
             };
             (tail, num(10)? == 1)
         };
+        let pending = if v3 {
+            f.next()
+                .and_then(pending::parse)
+                .ok_or_else(|| corrupt(n, "bad pending messages"))?
+        } else {
+            Pending::default()
+        };
         let path = f.next().ok_or_else(|| corrupt(n, "missing path"))?;
         out.insert(
             FileId { dev, ino },
@@ -242,20 +272,21 @@ pub(crate) fn load(path: &Path) -> Result<HashMap<FileId, Saved>, CheckpointErro
                 tail,
                 copy,
                 path: PathBuf::from(unescape(path)),
+                pending,
             },
         );
     }
     Ok(out)
 }
 
-/// The error for a v2 file whose end line is missing or wrong; names the
+/// The error for a v2/v3 file whose end line is missing or wrong; names the
 /// entries that can still be read (all ignored: any of them may be damaged).
-fn damaged(path: &Path, text: &str, reason: String) -> CheckpointError {
+fn damaged(path: &Path, text: &str, fields: usize, reason: String) -> CheckpointError {
     let lost = text
         .lines()
         .skip(1)
         .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.splitn(9, ' ').nth(8))
+        .filter_map(|l| l.splitn(fields, ' ').nth(fields - 1))
         .map(|p| PathBuf::from(unescape(p)))
         .collect();
     CheckpointError::Damaged {
@@ -274,16 +305,19 @@ pub(crate) fn save<'a>(
         path: path.display().to_string(),
         source,
     };
+    let entries: Vec<_> = entries.collect();
+    let v3 = entries
+        .iter()
+        .any(|(_, s)| s.pending.iter().any(Option::is_some));
     let mut text = String::with_capacity(256);
-    text.push_str(HEADER);
+    text.push_str(if v3 { HEADER_V3 } else { HEADER });
     text.push('\n');
-    let mut count = 0;
+    let count = entries.len();
     for (id, s) in entries {
-        count += 1;
         use std::fmt::Write as _;
-        let _ = writeln!(
+        let _ = write!(
             text,
-            "{} {} {} {} {:x} {} {:x} {} {}",
+            "{} {} {} {} {:x} {} {:x} {} ",
             id.dev,
             id.ino,
             s.offset,
@@ -292,8 +326,11 @@ pub(crate) fn save<'a>(
             s.tail.len,
             s.tail.hash,
             u8::from(s.copy),
-            escape(&s.path.to_string_lossy())
         );
+        if v3 {
+            pending::write(&mut text, &s.pending);
+        }
+        let _ = writeln!(text, "{}", escape(&s.path.to_string_lossy()));
     }
     let sum = fnv1a(text.as_bytes());
     {

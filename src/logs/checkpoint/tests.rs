@@ -10,12 +10,66 @@ fn round_trip() {
         tail: Fingerprint::of(b"lo"),
         copy: true,
         path: PathBuf::from("/var/log/odd name\nwith newline\\.log"),
+        pending: Pending::default(),
     };
     let id = FileId { dev: 1, ino: 2 };
     save(&p, [(id, &a)].into_iter()).unwrap();
     let got = load(&p).unwrap();
     assert_eq!(got.get(&id), Some(&a));
     assert_eq!(got.len(), 1);
+}
+
+#[test]
+fn pending_messages_round_trip_in_v3_and_plain_logs_stay_v2() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.positions");
+    let plain = Saved {
+        offset: 7,
+        fingerprint: Fingerprint::of(b"a"),
+        tail: Fingerprint::of(b"b"),
+        copy: false,
+        path: PathBuf::from("/l/a b.log"),
+        pending: Pending::default(),
+    };
+    let ids = [FileId { dev: 1, ino: 1 }, FileId { dev: 1, ino: 2 }];
+    save(&p, [(ids[0], &plain)].into_iter()).unwrap();
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.starts_with(&format!("{HEADER}\n")), "{text}");
+    let joining = Saved {
+        pending: [
+            Some(PendingStart {
+                offset: 3,
+                cut: true,
+            }),
+            None,
+        ],
+        ..plain.clone()
+    };
+    save(&p, [(ids[0], &plain), (ids[1], &joining)].into_iter()).unwrap();
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.starts_with(&format!("{HEADER_V3}\n")), "{text}");
+    assert!(text.contains(" 3c,- /l/a b.log\n"), "{text}");
+    let got = load(&p).unwrap();
+    assert_eq!(got.get(&ids[0]), Some(&plain));
+    assert_eq!(got.get(&ids[1]), Some(&joining));
+    // Cut there, the entries are named with their whole path.
+    std::fs::write(&p, text.lines().take(3).collect::<Vec<_>>().join("\n")).unwrap();
+    match load(&p) {
+        Err(CheckpointError::Damaged { lost, .. }) => {
+            assert_eq!(lost, [plain.path.clone(), plain.path.clone()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let entries = format!("{HEADER_V3}\n1 2 3 4 5 6 7 0 3x,- /a\n");
+    let end = format!("{END}1 {:016x}\n", fnv1a(entries.as_bytes()));
+    std::fs::write(&p, entries + &end).unwrap();
+    assert_eq!(
+        load(&p).unwrap_err().to_string(),
+        format!(
+            "{}:2: corrupt positions file: bad pending messages",
+            p.display()
+        )
+    );
 }
 
 #[test]
@@ -32,6 +86,7 @@ fn v1_files_load_without_tails() {
             tail: Fingerprint::default(),
             copy: false,
             path: PathBuf::from("/var/log/a b.log"),
+            pending: Pending::default(),
         })
     );
 }
@@ -63,6 +118,7 @@ fn a_file_cut_at_a_line_boundary_is_reported_with_its_entries() {
         tail: Fingerprint::of(b"y"),
         copy: n == 2,
         path: PathBuf::from(format!("/l/{n}.log")),
+        pending: Pending::default(),
     };
     let (a, b) = (saved(1), saved(2));
     let ids = [FileId { dev: 1, ino: 1 }, FileId { dev: 1, ino: 2 }];

@@ -99,7 +99,7 @@ impl Tracked {
     pub(super) fn resume_at(&mut self, offset: u64) {
         self.pos = offset;
         self.line_start = offset;
-        // Records before `offset` are not read again: their message is lost.
+        // Records before `offset` are joined again only by a replay (a restart).
         self.partial = None;
         let k = offset.min(Fingerprint::MAX_LEN) as usize;
         self.recent.resize(k, 0);

@@ -30,6 +30,7 @@ use wake::Wake;
 mod edge_tests;
 mod file;
 mod read;
+mod replay;
 mod rescan;
 mod rotation;
 mod scanner;

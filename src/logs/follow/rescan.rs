@@ -11,6 +11,7 @@ use super::Follower;
 use crate::config::logs::StartAt;
 use crate::logs::checkpoint::{self, FileId, Fingerprint, Saved};
 use crate::logs::open::open_regular;
+use crate::logs::structured::Partial;
 use crate::logs::{LogObserver, PathSeries};
 
 impl<O: LogObserver> Follower<O> {
@@ -52,6 +53,7 @@ impl<O: LogObserver> Follower<O> {
                         tail: t.tail,
                         copy: t.copy,
                         path: t.path.clone(),
+                        pending: t.partial.as_ref().map(Partial::pending).unwrap_or_default(),
                     },
                 )
             })
@@ -243,6 +245,7 @@ impl<O: LogObserver> Follower<O> {
                 t.resume_at(size);
             } else if same && size >= s.offset && s.tail.ends_at(&t.file, s.offset) {
                 t.resume_at(s.offset);
+                self.replay(&mut t, &s.pending);
                 // Followed before the stop: maybe renamed since, never a copy
                 // (identical lines make it look like one of the live file).
                 self.rotated_away(id);
@@ -261,6 +264,8 @@ impl<O: LogObserver> Follower<O> {
                         crate::fdlimit::Permit::acquire(),
                     );
                     c.resume_at(s.offset);
+                    // The copy holds the bytes the position was saved on.
+                    self.replay(&mut c, &s.pending);
                     self.read_copy(c);
                 }
             }

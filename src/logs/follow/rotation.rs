@@ -120,6 +120,7 @@ impl<O: LogObserver> Follower<O> {
                 // Rotated away: the saved path, not the new name, gave its labels.
                 t.series = self.path_series(&s.path);
                 t.resume_at(s.offset);
+                self.replay(&mut t, &s.pending);
                 t.detached = Some(Instant::now());
                 self.rotated_away(id);
                 self.files.push(t);

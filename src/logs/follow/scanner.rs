@@ -25,19 +25,27 @@ pub(super) struct Scanner<O> {
 }
 
 impl<O: LogObserver> Scanner<O> {
-    /// Counts a block of complete lines (each ends with `\n`).
-    fn block(&mut self, b: &[u8], partial: &mut Option<Partial>, series: Option<&dyn PathSeries>) {
+    /// Counts a block of complete lines (each ends with `\n`), read at
+    /// file offset `at`.
+    fn block(
+        &mut self,
+        b: &[u8],
+        at: u64,
+        partial: &mut Option<Partial>,
+        series: Option<&dyn PathSeries>,
+    ) {
         if b.len() <= self.max_line_bytes + 1 {
-            self.scan(b, false, partial, series);
+            self.scan(b, at, false, partial, series);
             return;
         }
         // A line may be too long: cut such lines, keep the rest in runs.
         let (mut run, mut start) = (0, 0);
         for nl in memchr_iter(b'\n', b) {
             if nl - start > self.max_line_bytes {
-                self.scan(&b[run..start], false, partial, series);
+                self.scan(&b[run..start], at + run as u64, false, partial, series);
                 self.scan(
                     &b[start..start + self.max_line_bytes],
+                    at + start as u64,
                     true,
                     partial,
                     series,
@@ -47,13 +55,15 @@ impl<O: LogObserver> Scanner<O> {
             }
             start = nl + 1;
         }
-        self.scan(&b[run..], false, partial, series);
+        self.scan(&b[run..], at + run as u64, false, partial, series);
     }
 
-    /// Classifies and matches `b`: complete lines, or one `cut` line.
+    /// Classifies and matches `b` (read at file offset `at`): complete
+    /// lines, or one `cut` line.
     fn scan(
         &mut self,
         b: &[u8],
+        at: u64,
         cut: bool,
         partial: &mut Option<Partial>,
         series: Option<&dyn PathSeries>,
@@ -68,7 +78,7 @@ impl<O: LogObserver> Scanner<O> {
                     levels: &mut self.levels,
                     patterns: &mut self.patterns,
                 };
-                s.scan(b, cut, partial, sinks)
+                s.scan(b, at, cut, partial, sinks)
             }
             None => {
                 let counts = self.levels.scan(b);
@@ -91,9 +101,7 @@ impl<O: LogObserver> Scanner<O> {
     /// Feeds bytes read at the end of `t`.
     pub(super) fn feed(&mut self, t: &mut Tracked, data: &[u8]) {
         let line_end = memrchr(b'\n', data);
-        if let Some(j) = line_end {
-            t.line_start = t.pos + j as u64 + 1;
-        }
+        let base = t.pos;
         t.remember(data, line_end);
         t.pos += data.len() as u64;
         let mut rest = data;
@@ -103,12 +111,17 @@ impl<O: LogObserver> Scanner<O> {
                 return;
             };
             self.append(t, &rest[..i]);
+            // `line_start` is still where this line starts.
             self.finish_line(t);
             rest = &rest[i + 1..];
         }
+        if let Some(j) = line_end {
+            t.line_start = base + j as u64 + 1;
+        }
         match memrchr(b'\n', rest) {
             Some(j) => {
-                self.block(&rest[..=j], &mut t.partial, t.series.as_deref());
+                let at = base + (data.len() - rest.len()) as u64;
+                self.block(&rest[..=j], at, &mut t.partial, t.series.as_deref());
                 self.append(t, &rest[j + 1..]);
             }
             None => self.append(t, rest),
@@ -135,13 +148,25 @@ impl<O: LogObserver> Scanner<O> {
             LineState::Skip => {}
             LineState::Overlong => {
                 let line = std::mem::take(&mut t.pending);
-                self.scan(&line, true, &mut t.partial, t.series.as_deref());
+                self.scan(
+                    &line,
+                    t.line_start,
+                    true,
+                    &mut t.partial,
+                    t.series.as_deref(),
+                );
                 self.observer.long_line();
                 t.pending = line;
             }
             LineState::Normal if !t.pending.is_empty() => {
                 let line = std::mem::take(&mut t.pending);
-                self.scan(&line, false, &mut t.partial, t.series.as_deref());
+                self.scan(
+                    &line,
+                    t.line_start,
+                    false,
+                    &mut t.partial,
+                    t.series.as_deref(),
+                );
                 t.pending = line;
             }
             LineState::Normal => {}

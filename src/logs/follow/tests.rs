@@ -5,8 +5,9 @@
 use std::cell::Cell;
 
 use super::*;
-use crate::logs::checkpoint::Fingerprint;
+use crate::logs::checkpoint::{Fingerprint, Pending};
 use crate::logs::matcher::trim_eol;
+use crate::logs::structured::Partial;
 use crate::logs::{LabelValues, LevelCounts};
 
 const MAX_LINE: usize = 16;
@@ -53,6 +54,7 @@ struct Counts {
 struct Recorder {
     levels: Cell<(u64, u64, u64)>,
     long: Cell<u64>,
+    parse_errors: Cell<u64>,
     matches: Vec<u64>,
 }
 
@@ -68,7 +70,9 @@ impl LogObserver for Recorder {
         self.long.set(self.long.get() + 1);
     }
     fn read(&self, _: u64) {}
-    fn parse_errors(&self, _: u64) {}
+    fn parse_errors(&self, n: u64) {
+        self.parse_errors.set(self.parse_errors.get() + n);
+    }
     fn files_followed(&self, _: usize) {}
     fn rotated(&self) {}
     fn truncated(&self) {}
@@ -231,5 +235,114 @@ proptest::proptest! {
         }
         chunks.push(rest);
         proptest::prop_assert_eq!(fed(&source, &chunks), want);
+    }
+}
+
+/// CRI records of JSON messages: two streams interleaved, partial records,
+/// a record cut at `max_line_bytes`, a message too long once joined, and
+/// records that are not CRI or not JSON.
+const CRI: &[&str] = &[
+    r#"1 stdout P {"level":"error","msg":"a"#,
+    r#"1 stderr F {"level":"warn"}"#,
+    "1 stdout P bc",
+    "garbage",
+    r#"1 stderr P {"msg":"x"#,
+    r#"1 stdout F d"}"#,
+    "1 stdout P WARN xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    r#"1 stderr F y","level":"error"}"#,
+    "1 stdout P zzz",
+    "1 stdout F end",
+    "1 stderr F not json",
+    r#"1 stdout F {"lvl":"warn"}"#,
+    r#"1 stderr P {"level":"er"#,
+    r#"1 stdout P {"level":"info","#,
+    r#"1 stderr P ror"}"#,
+    "1 stderr F ",
+    r#"1 stdout P "msg":"aaaaaaaaaaaaaaaaaaaa"#,
+    r#"1 stdout F "}"#,
+];
+
+/// Follows the file holding `input` as a restart at `start` does, with
+/// the messages `pending` saved there, up to the line end `stop`. Returns
+/// error, warning, other, long lines and parse errors counted, and the
+/// messages being joined at `stop`.
+fn follow_span(
+    file: &std::fs::File,
+    input: &[u8],
+    start: usize,
+    pending: &Pending,
+    stop: usize,
+) -> ([u64; 5], Pending) {
+    let yaml = "logs:\n  - name: app\n    paths: ['/nonexistent/app.log']\n    format: cri\n    inner_format: json\n    max_line_bytes: 40\n";
+    let mut cfg = crate::config::parse(yaml, Path::new("t.yaml")).unwrap();
+    let mut f = Follower::new(cfg.logs.remove(0), Recorder::default(), None);
+    let mut t = Tracked::new(
+        FileId { dev: 0, ino: 0 },
+        PathBuf::new(),
+        file.try_clone().unwrap(),
+        Fingerprint::default(),
+        None,
+    );
+    t.resume_at(start as u64);
+    f.replay(&mut t, pending);
+    f.scanner.feed(&mut t, &input[start..stop]);
+    assert_eq!(t.line_start, stop as u64);
+    let r = &f.scanner.observer;
+    let (e, w, o) = r.levels.get();
+    let pending = t.partial.as_ref().map(Partial::pending).unwrap_or_default();
+    ([e, w, o, r.long.get(), r.parse_errors.get()], pending)
+}
+
+#[test]
+fn restarts_at_any_line_ends_count_container_messages_as_none() {
+    use std::io::Write;
+    let input = CRI.join("\n") + "\n";
+    let input = input.as_bytes();
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(input).unwrap();
+    let none = Pending::default();
+    let (whole, left) = follow_span(&file, input, 0, &none, input.len());
+    assert_eq!(whole, [3, 2, 4, 2, 2]);
+    assert_eq!(left, none);
+    let ends: Vec<usize> = std::iter::once(0)
+        .chain(memchr::memchr_iter(b'\n', input).map(|i| i + 1))
+        .collect();
+    let add = |a: [u64; 5], b: [u64; 5]| std::array::from_fn(|i| a[i] + b[i]);
+    for (i, &k1) in ends.iter().enumerate() {
+        for &k2 in &ends[i..] {
+            let (a, p1) = follow_span(&file, input, 0, &none, k1);
+            let (b, p2) = follow_span(&file, input, k1, &p1, k2);
+            let (c, _) = follow_span(&file, input, k2, &p2, input.len());
+            assert_eq!(add(add(a, b), c), whole, "restarts at {k1} and {k2}");
+        }
+    }
+}
+
+#[test]
+fn saved_messages_the_file_cannot_have_are_not_joined() {
+    use crate::logs::checkpoint::PendingStart;
+    use std::io::Write;
+    let input = CRI.join("\n") + "\n";
+    let input = input.as_bytes();
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(input).unwrap();
+    let ends: Vec<usize> = memchr::memchr_iter(b'\n', input).map(|i| i + 1).collect();
+    // Stopped after "1 stdout P bc": stdout's message starts at 0.
+    let k = ends[2];
+    let none = Pending::default();
+    let (saved, pending) = follow_span(&file, input, 0, &none, k);
+    let stdout = |offset| [Some(PendingStart { offset, cut: false }), None];
+    assert_eq!(pending, stdout(0));
+    let (joined, _) = follow_span(&file, input, k, &pending, input.len());
+    let (alone, _) = follow_span(&file, input, k, &none, input.len());
+    assert_eq!(saved, [0, 1, 0, 0, 0]);
+    assert_eq!(joined, [3, 1, 4, 2, 2]);
+    // Its tail `d"}` alone: not an error but other, and malformed.
+    assert_eq!(alone, [2, 1, 5, 2, 3]);
+    // At the position or past it, mid-record, or a record of the other
+    // stream: nothing joined, the tail counts alone (a parse error here).
+    for forged in [k, k + 5, 1_000_000, 3, ends[0]] {
+        let (got, _) = follow_span(&file, input, k, &stdout(forged as u64), input.len());
+        assert_eq!(got, alone, "pending stdout message at {forged}");
     }
 }

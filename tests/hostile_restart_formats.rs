@@ -1,0 +1,236 @@
+//! Container messages split into partial records across an exporter
+//! restart: the head read before the stop is joined again with the tail
+//! written after it, counted once, and never from another file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn series(name: &str) -> String {
+    format!("vitals_log_{name}_total{{log=\"app\"}}")
+}
+
+/// One container record in `format` (`cri` or `docker`): `tag` `P` for a
+/// partial record, `F` for the last one of a message.
+fn record(format: &str, stream: &str, tag: &str, msg: &str) -> String {
+    if format == "cri" {
+        return format!("2026-11-29T10:00:00Z {stream} {tag} {msg}\n");
+    }
+    let log = if tag == "F" {
+        format!("{msg}\n")
+    } else {
+        msg.to_string()
+    };
+    let r = serde_json::json!({"log": log, "stream": stream, "time": "2026-11-29T10:00:00Z"});
+    format!("{r}\n")
+}
+
+/// A log `app` following `dir/*.log` with positions kept in `storage`.
+struct Restarts {
+    dir: tempfile::TempDir,
+    storage: tempfile::TempDir,
+    log: PathBuf,
+    extra: String,
+}
+
+impl Restarts {
+    fn new(extra: &str) -> Restarts {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        append(&log, b"");
+        Restarts {
+            dir,
+            storage: tempfile::tempdir().unwrap(),
+            log,
+            extra: extra.to_string(),
+        }
+    }
+
+    fn yaml(&self, more: &str) -> String {
+        format!(
+            "logs:\n  - name: app\n    paths: ['{}/*.log']\n{}{more}",
+            self.dir.path().display(),
+            self.extra
+        )
+    }
+
+    fn start(&self) -> Exporter {
+        let e = Exporter::start_with(
+            &self.yaml(""),
+            &["--storage.path", self.storage.path().to_str().unwrap()],
+            tempfile::tempdir().unwrap(),
+        );
+        e.wait_value("vitals_log_files_followed{log=\"app\"}", 1.0);
+        e
+    }
+
+    /// Appends `records` one write each; waits until `e` has read them all.
+    fn write(&self, e: &Exporter, records: &[String]) {
+        for r in records {
+            append(&self.log, r.as_bytes());
+        }
+        let size = std::fs::metadata(&self.log).unwrap().len();
+        e.wait_value(&series("read_bytes"), size as f64);
+    }
+}
+
+fn write_all(path: &Path, records: &[String]) {
+    for r in records {
+        append(path, r.as_bytes());
+    }
+}
+
+/// Two streams interleaved: stdout's message is split across the stop
+/// with its level in the head; stderr completes two messages before the
+/// stop (their records lie between stdout's head and the stop, and are not
+/// joined again) and starts a third whose level is in the tail.
+fn split_across_a_restart(format: &str) {
+    let r = Restarts::new(&format!("    format: {format}\n    inner_format: json\n"));
+    let rec = |stream, tag, msg| record(format, stream, tag, msg);
+    let mut e = r.start();
+    r.write(
+        &e,
+        &[
+            rec("stdout", "P", r#"{"level":"error","msg":"disk "#),
+            rec("stderr", "F", r#"{"level":"warn","msg":"slow"}"#),
+            rec("stderr", "P", r#"{"level":"info","msg":"ERR"#),
+            rec("stdout", "P", "almost "),
+            rec("stderr", "F", r#"OR budget ok"}"#),
+            rec("stderr", "P", r#"{"msg":"retry "#),
+        ],
+    );
+    wait_levels(&e, "app", (0, 1, 1));
+    e.stop();
+    write_all(
+        &r.log,
+        &[
+            rec("stdout", "F", r#"full"}"#),
+            rec("stderr", "F", r#"later","level":"warning"}"#),
+            rec("stdout", "F", r#"{"level":"info"}"#),
+        ],
+    );
+    let e = r.start();
+    wait_levels(&e, "app", (1, 1, 1));
+    assert_eq!(e.value(&series("parse_errors")), Some(0.0), "{}", e.log());
+    assert_eq!(e.value(&series("long_lines")), Some(0.0));
+}
+
+#[test]
+fn cri_message_split_across_a_restart_is_joined_whole() {
+    split_across_a_restart("cri");
+}
+
+#[test]
+fn docker_message_split_across_a_restart_is_joined_whole() {
+    split_across_a_restart("docker");
+}
+
+/// A message already counted as a long line (a record of it was cut)
+/// before the stop is not counted again after it; one that only becomes
+/// too long with the records written after the restart is counted once.
+#[test]
+fn a_long_message_across_a_restart_is_one_long_line() {
+    let r = Restarts::new("    format: cri\n    max_line_bytes: 100\n");
+    let mut e = r.start();
+    r.write(
+        &e,
+        &[
+            record(
+                "cri",
+                "stdout",
+                "P",
+                &format!("WARNING {}", "x".repeat(150)),
+            ),
+            record("cri", "stderr", "P", &format!("ERROR {}", "e".repeat(60))),
+        ],
+    );
+    e.wait_value(&series("long_lines"), 1.0);
+    e.stop();
+    write_all(
+        &r.log,
+        &[
+            record("cri", "stdout", "P", &"y".repeat(50)),
+            record("cri", "stderr", "P", &"f".repeat(60)),
+            record("cri", "stdout", "F", "end"),
+            record("cri", "stderr", "F", "end"),
+        ],
+    );
+    let e = r.start();
+    wait_levels(&e, "app", (1, 1, 0));
+    assert_eq!(e.value(&series("long_lines")), Some(1.0));
+    assert_eq!(e.value(&series("parse_errors")), Some(0.0));
+}
+
+/// Another file at the path after the restart: nothing of the old one's
+/// pending message is joined to its records.
+#[test]
+fn a_replaced_file_is_not_joined_to_the_old_head() {
+    let r = Restarts::new("    format: cri\n    inner_format: json\n");
+    let mut e = r.start();
+    r.write(
+        &e,
+        &[
+            record("cri", "stderr", "F", r#"{"level":"info"}"#),
+            record("cri", "stdout", "P", r#"{"level":"error","msg":"a"#),
+        ],
+    );
+    wait_levels(&e, "app", (0, 0, 1));
+    e.stop();
+    let new = r.dir.path().join("new.tmp");
+    write_all(
+        &new,
+        &[
+            record("cri", "stderr", "F", r#"{"level":"info","msg":"replaced"}"#),
+            record("cri", "stdout", "F", r#"{"level":"warn"}"#),
+            record("cri", "stdout", "F", r#"b"}"#),
+        ],
+    );
+    std::fs::rename(&new, &r.log).unwrap();
+    let e = r.start();
+    wait_levels(&e, "app", (0, 1, 2));
+    assert_eq!(e.value(&series("parse_errors")), Some(1.0));
+}
+
+/// Rotated while stopped, with the tail written to the rotated file: the
+/// existing recovery reads it by identity, joined with its head.
+#[test]
+fn a_message_split_across_a_restart_and_a_rotation_is_joined_whole() {
+    let r = Restarts::new("    format: cri\n    inner_format: json\n");
+    let mut e = r.start();
+    r.write(
+        &e,
+        &[
+            record("cri", "stdout", "P", r#"{"level":"error","msg":"a"#),
+            record("cri", "stderr", "F", r#"{"level":"info"}"#),
+        ],
+    );
+    wait_levels(&e, "app", (0, 0, 1));
+    e.stop();
+    append(&r.log, record("cri", "stdout", "F", r#"b"}"#).as_bytes());
+    std::fs::rename(&r.log, r.dir.path().join("app.log.1")).unwrap();
+    append(
+        &r.log,
+        record("cri", "stdout", "F", r#"{"level":"warn"}"#).as_bytes(),
+    );
+    let e = r.start();
+    wait_levels(&e, "app", (1, 1, 0));
+    assert_eq!(e.value(&series("parse_errors")), Some(0.0));
+}
+
+/// A reload that changes the log restarts its follower through the saved
+/// positions: a message split across it is joined whole too.
+#[test]
+fn a_message_split_across_a_reload_is_joined_whole() {
+    let r = Restarts::new("    format: cri\n    inner_format: json\n");
+    let e = r.start();
+    r.write(
+        &e,
+        &[record("cri", "stdout", "P", r#"{"level":"error","msg":"a"#)],
+    );
+    e.reload_with(&r.yaml("    max_line_bytes: 4096\n"));
+    append(&r.log, record("cri", "stdout", "F", r#"b"}"#).as_bytes());
+    wait_levels(&e, "app", (1, 0, 0));
+    assert_eq!(e.value(&series("parse_errors")), Some(0.0));
+}

@@ -6,6 +6,7 @@ mod container;
 mod cri;
 mod docker;
 mod json;
+mod json_stage;
 mod level;
 mod logfmt;
 mod number;

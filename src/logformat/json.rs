@@ -15,22 +15,15 @@ use std::borrow::Cow;
 
 use memchr::memchr2;
 
-use super::json_stage::{self, escape_len, scalar_len, MAX_DEPTH};
 use super::{FieldSet, Found, Malformed};
+
+/// Nesting deeper than this is malformed (skipping keeps one bit per level).
+pub(crate) const MAX_DEPTH: u32 = 128;
 
 /// Among `fields`, the present one listed first, with its decoded value. A path present twice
 /// keeps its first occurrence. Strings are unescaped; other values are returned as written
 /// (`50`, `true`, `{"a":1}`).
 pub(crate) fn lookup<'a>(line: &'a [u8], fields: &FieldSet) -> Result<Found<'a>, Malformed> {
-    // Most lines are decided by the token walk; the rest (and every malformed one) by this one.
-    if let Some(found) = json_stage::lookup(line, fields) {
-        return Ok(found);
-    }
-    walk(line, fields)
-}
-
-/// [`lookup`] byte by byte: the reference the token walk must agree with.
-pub(super) fn walk<'a>(line: &'a [u8], fields: &FieldSet) -> Result<Found<'a>, Malformed> {
     let mut s = Scan { b: line, i: 0 };
     s.ws();
     if s.peek() != Some(b'{') {
@@ -162,15 +155,37 @@ impl<'a> Scan<'a> {
                 return Ok((&self.b[start..k], escaped));
             }
             escaped = true;
-            j = k + 1 + escape_len(&self.b[k + 1..]).ok_or(Malformed)?;
+            j = k + 1 + escape_len(&self.b[k + 1..])?;
         }
     }
 
     /// A number, `true`, `false` or `null`. What follows is checked by the caller (a separator
     /// or the end), so `1x` and `nullx` are still malformed.
     fn scalar(&mut self) -> Result<(), Malformed> {
-        self.i += scalar_len(&self.b[self.i..]).ok_or(Malformed)?;
-        Ok(())
+        let rest = &self.b[self.i..];
+        match rest.first() {
+            Some(b'-' | b'0'..=b'9') => {
+                let mut len = 0;
+                loop {
+                    len += digits_len(&rest[len..]);
+                    match rest.get(len) {
+                        Some(b'-' | b'+' | b'.' | b'e' | b'E') => len += 1,
+                        _ => break,
+                    }
+                }
+                self.i += len;
+                Ok(())
+            }
+            _ if rest.starts_with(b"true") || rest.starts_with(b"null") => {
+                self.i += 4;
+                Ok(())
+            }
+            _ if rest.starts_with(b"false") => {
+                self.i += 5;
+                Ok(())
+            }
+            _ => Err(Malformed),
+        }
     }
 
     /// At `{` or `[`: skips to after the matching close, keeping one bit per open bracket
@@ -247,6 +262,34 @@ fn quote_or_backslash(s: &[u8]) -> Option<usize> {
     memchr2(b'"', b'\\', &s[i..]).map(|p| p + i)
 }
 
+/// How many ASCII digits `s` starts with, 8 at a time: XOR with `0x30` maps digits to 0–9, and
+/// a byte is not a digit when that or that plus 6 reaches its high nibble (a carry out of a byte
+/// only comes from one already flagged, so the lowest flag is exact). Timestamps and durations
+/// make numbers a large part of a line.
+#[inline]
+fn digits_len(s: &[u8]) -> usize {
+    const LO: u64 = u64::from_le_bytes([1; 8]);
+    let mut i = 0;
+    while let Some(Ok(word)) = s.get(i..i + 8).map(<[u8; 8]>::try_from) {
+        let t = u64::from_le_bytes(word) ^ (LO * 0x30);
+        let bad = (t | t.wrapping_add(LO * 6)) & (LO * 0xF0);
+        if bad != 0 {
+            return i + (bad.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + s[i..].iter().take_while(|c| c.is_ascii_digit()).count()
+}
+
+/// Bytes after a `\` that belong to its escape, if it is a valid one.
+fn escape_len(rest: &[u8]) -> Result<usize, Malformed> {
+    match rest.first() {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(1),
+        Some(b'u') if rest.len() >= 5 && rest[1..5].iter().all(u8::is_ascii_hexdigit) => Ok(5),
+        _ => Err(Malformed),
+    }
+}
+
 fn hex4(h: &[u8]) -> Option<u32> {
     let s = std::str::from_utf8(h.get(..4)?).ok()?;
     u32::from_str_radix(s, 16).ok()
@@ -301,7 +344,6 @@ pub(crate) fn unescape(raw: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::json_stage::digits_len;
     use super::*;
     use proptest::prelude::*;
 

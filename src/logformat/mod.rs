@@ -6,7 +6,6 @@ mod container;
 mod cri;
 mod docker;
 mod json;
-mod json_stage;
 mod level;
 mod logfmt;
 mod number;

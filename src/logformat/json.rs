@@ -1,5 +1,5 @@
-//! JSON lines, read in one pass without building a document: strings are skipped with `memchr`
-//! for `"`/`\`, only keys of the wanted paths are compared, and only objects on a wanted path are
+//! JSON lines, read in one pass without building a document: strings are skipped by a bit mask
+//! of the `"`/`\` positions in the next 64 bytes (kept for the strings that follow), only keys of the wanted paths are compared, and only objects on a wanted path are
 //! descended into (any other nesting is skipped by depth). The whole line is walked even after
 //! the level is found, so a truncated or garbled line is reported as malformed rather than
 //! counted by whatever prefix happened to parse.
@@ -13,8 +13,6 @@
 
 use std::borrow::Cow;
 
-use memchr::memchr2;
-
 use super::{FieldSet, Found, Malformed};
 
 /// Nesting deeper than this is malformed (skipping keeps one bit per level).
@@ -24,7 +22,12 @@ pub(crate) const MAX_DEPTH: u32 = 128;
 /// keeps its first occurrence. Strings are unescaped; other values are returned as written
 /// (`50`, `true`, `{"a":1}`).
 pub(crate) fn lookup<'a>(line: &'a [u8], fields: &FieldSet) -> Result<Found<'a>, Malformed> {
-    let mut s = Scan { b: line, i: 0 };
+    let mut s = Scan {
+        b: line,
+        i: 0,
+        window: 0,
+        specials: specials(line, 0),
+    };
     s.ws();
     if s.peek() != Some(b'{') {
         return Err(Malformed);
@@ -41,6 +44,9 @@ pub(crate) fn lookup<'a>(line: &'a [u8], fields: &FieldSet) -> Result<Found<'a>,
 struct Scan<'a> {
     b: &'a [u8],
     i: usize,
+    /// Bit `k` of `specials`: the byte at `window + k` is `"` or `\`.
+    window: usize,
+    specials: u64,
 }
 
 impl<'a> Scan<'a> {
@@ -149,13 +155,33 @@ impl<'a> Scan<'a> {
         let mut j = start;
         let mut escaped = false;
         loop {
-            let k = j + quote_or_backslash(self.b.get(j..).ok_or(Malformed)?).ok_or(Malformed)?;
+            let k = self.next_special(j).ok_or(Malformed)?;
             if self.b[k] == b'"' {
                 self.i = k + 1;
                 return Ok((&self.b[start..k], escaped));
             }
             escaped = true;
             j = k + 1 + escape_len(&self.b[k + 1..])?;
+        }
+    }
+
+    /// The first `"` or `\` at or after `j` (which never goes back). One 64-byte mask serves the
+    /// several short strings of a typical line, where a search per string paid its setup each time.
+    #[inline(always)]
+    fn next_special(&mut self, mut j: usize) -> Option<usize> {
+        loop {
+            if j - self.window >= 64 {
+                if j >= self.b.len() {
+                    return None;
+                }
+                self.window = j;
+                self.specials = specials(self.b, j);
+            }
+            let ahead = self.specials >> (j - self.window);
+            if ahead != 0 {
+                return Some(j + ahead.trailing_zeros() as usize);
+            }
+            j = self.window + 64;
         }
     }
 
@@ -225,41 +251,48 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// The first `"` or `\\`. Keys and values are mostly short, where `memchr2`'s runtime dispatch
-/// costs more than the search: on x86_64 SSE2 (always present) is called directly; elsewhere,
-/// and for a tail under 16 bytes, the first 64 bytes are searched 8 at a time in a `u64` (a byte
-/// equal to the needle becomes zero; the lowest flagged zero byte is exact), the rest by `memchr2`.
-#[inline]
-fn quote_or_backslash(s: &[u8]) -> Option<usize> {
-    // One 16-byte compare answers most strings (the haystack is the rest of the line, rarely
-    // shorter than 16 bytes).
-    #[cfg(target_arch = "x86_64")]
-    if s.len() >= 16 {
-        if let Some(two) = memchr::arch::x86_64::sse2::memchr::Two::new(b'"', b'\\') {
-            return two.find(s);
-        }
-    }
-    const LO: u64 = u64::from_le_bytes([1; 8]);
-    const HI: u64 = u64::from_le_bytes([0x80; 8]);
-    const QUOTE: u64 = LO * b'"' as u64;
-    const BACKSLASH: u64 = LO * b'\\' as u64;
-    let mut i = 0;
-    while i < 64 {
-        let Some(Ok(word)) = s.get(i..i + 8).map(<[u8; 8]>::try_from) else {
-            return s[i..]
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\')
-                .map(|p| p + i);
+/// Bit `k` set where `b[at + k]` is `"` or `\\`, for the (up to) 64 bytes from `at`. SSE2 is part
+/// of x86_64 (`safe_arch` calls it without `unsafe`); the line's last bytes are loaded as the 16
+/// that end it and shifted, not copied out.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn specials(b: &[u8], at: usize) -> u64 {
+    use safe_arch::{
+        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i,
+    };
+    let mut mask = 0;
+    for k in 0..4 {
+        let from = at + 16 * k;
+        let (block, skip) = match b.get(from..from + 16) {
+            Some(block) => (block, 0),
+            None if from >= b.len() => break,
+            None => match b.len().checked_sub(16) {
+                Some(start) => (&b[start..], from - start),
+                None => return specials_bytes(b, at), // a line under 16 bytes
+            },
         };
-        let w = u64::from_le_bytes(word);
-        let (q, b) = (w ^ QUOTE, w ^ BACKSLASH);
-        let found = (q.wrapping_sub(LO) & !q | b.wrapping_sub(LO) & !b) & HI;
-        if found != 0 {
-            return Some(i + (found.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
+        let mut bytes = [0; 16];
+        bytes.copy_from_slice(block);
+        let v = load_unaligned_m128i(&bytes);
+        let hit = bitor_m128i(
+            cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b'"' as i8)),
+            cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b'\\' as i8)),
+        );
+        mask |= (u64::from(move_mask_i8_m128i(hit) as u16) >> skip) << (16 * k);
     }
-    memchr2(b'"', b'\\', &s[i..]).map(|p| p + i)
+    mask
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn specials(b: &[u8], at: usize) -> u64 {
+    specials_bytes(b, at)
+}
+
+/// [`specials`] byte by byte: the portable version, and the reference for the SSE2 one.
+fn specials_bytes(b: &[u8], at: usize) -> u64 {
+    let bytes = b.get(at..).unwrap_or_default().iter().take(64);
+    (bytes.enumerate()).fold(0, |m, (k, &c)| m | u64::from(c == b'"' || c == b'\\') << k)
 }
 
 /// How many ASCII digits `s` starts with, 8 at a time: XOR with `0x30` maps digits to 0–9, and
@@ -349,8 +382,18 @@ mod tests {
 
     proptest! {
         #[test]
-        fn word_searches_agree_with_byte_loops(s in prop::collection::vec(prop::sample::select(b"09/:\"\\\\a.\xff\x06".to_vec()), 0..100)) {
-            prop_assert_eq!(quote_or_backslash(&s), s.iter().position(|&c| c == b'"' || c == b'\\'));
+        fn word_searches_agree_with_byte_loops(s in prop::collection::vec(prop::sample::select(b"09/:\"\\\\a.\xff\x06".to_vec()), 0..200), gaps in prop::collection::vec(0usize..90, 1..8)) {
+            // As strings are scanned: each search starts after the last one found.
+            let mut scan = Scan { b: &s, i: 0, window: 0, specials: specials(&s, 0) };
+            let mut from = 0;
+            for gap in gaps {
+                let j = from + gap;
+                prop_assert_eq!(specials(&s, j), specials_bytes(&s, j));
+                let want = s.get(j..).and_then(|r| r.iter().position(|&c| c == b'"' || c == b'\\')).map(|p| p + j);
+                prop_assert_eq!(scan.next_special(j), want);
+                let Some(k) = want else { break };
+                from = k + 1;
+            }
             prop_assert_eq!(digits_len(&s), s.iter().take_while(|c| c.is_ascii_digit()).count());
         }
     }

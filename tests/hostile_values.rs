@@ -108,3 +108,55 @@ fn reload_lowering_max_series_freezes_the_newest_label_sets() {
     assert_eq!(get(overflow), Some(3.0), "{m}");
     assert_eq!(promtool_check_metrics(&m), "");
 }
+
+#[test]
+fn near_miss_floods_and_long_numbers_keep_exact_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    append(&log, b"");
+    // Begins like the nginx example: every `"` is a prefilter candidate,
+    // refused by its first bytes or by the one-pass search.
+    let e = Exporter::start(&format!(
+        "logs:\n  - name: web\n    paths: ['{}']\n    patterns:\n      - name: req\n        regex: '\" (?P<s>[1-5][0-9][0-9]) (?P<rt>[0-9.]+)$'\n        labels: [s]\n        value: {{group: rt, unit: seconds, buckets: [1]}}\n",
+        log.display()
+    ));
+    let mut text = b"\" 1".repeat(200_000);
+    text.extend_from_slice(b"\n");
+    text.extend_from_slice(&b"\"\"\" 20".repeat(100_000));
+    text.extend_from_slice(b"\n");
+    // The exact decimal path, then past it: 2^53 + 1 (rounds to even) and
+    // 21 digits, which `str::parse` reads.
+    text.extend_from_slice(
+        b"a\" 200 0.1\na\" 200 0.2\nb\" 404 9007199254740993\nc\" 200 000000000000000000000.5\n",
+    );
+    append(&log, &text);
+    let count = |s: &str| {
+        format!("vitals_log_pattern_value_seconds_count{{log=\"web\",pattern=\"req\",s=\"{s}\"}}")
+    };
+    e.wait_value(&count("200"), 3.0);
+    e.wait_value(&count("404"), 1.0);
+    let m = e.metrics();
+    let sum = |s: &str| {
+        sample(
+            &m,
+            &format!(
+                "vitals_log_pattern_value_seconds_sum{{log=\"web\",pattern=\"req\",s=\"{s}\"}}"
+            ),
+        )
+    };
+    assert_eq!(sum("200"), Some(0.1 + 0.2 + 0.5), "{m}");
+    assert_eq!(sum("404"), Some(9_007_199_254_740_992.0), "{m}");
+    assert_eq!(
+        sample(
+            &m,
+            "vitals_log_pattern_matches_total{log=\"web\",pattern=\"req\",s=\"200\"}"
+        ),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "vitals_log_lines_total{log=\"web\",level=\"other\"}"),
+        Some(6.0),
+        "{m}"
+    );
+}

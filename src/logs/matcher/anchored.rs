@@ -37,6 +37,8 @@ pub(super) enum Found {
 #[derive(Debug, Clone)]
 pub(super) struct PrefixSearch {
     prefilter: Prefilter,
+    /// See [`full_prefixes`]; empty means every candidate is tried.
+    starts: Vec<Start>,
     onepass: onepass::DFA,
     cache: onepass::Cache,
     slots: Vec<Option<NonMaxUsize>>,
@@ -65,6 +67,7 @@ impl PrefixSearch {
         Some(PrefixSearch {
             cache: onepass.create_cache(),
             slots: vec![None; onepass.get_nfa().group_info().slot_len()],
+            starts: full_prefixes(hir),
             prefilter,
             onepass,
             failed: 0,
@@ -79,6 +82,11 @@ impl PrefixSearch {
     /// The leftmost-first match in `block` starting at or after `from`.
     pub(super) fn find(&mut self, block: &[u8], mut from: usize) -> Found {
         while let Some(c) = self.prefilter.find(block, Span::from(from..block.len())) {
+            let head = first_word(&block[c.start..]);
+            if !self.starts.is_empty() && !self.starts.iter().any(|s| head & s.mask == s.bits) {
+                from = c.start + 1;
+                continue;
+            }
             let input = Input::new(block)
                 .span(c.start..block.len())
                 .anchored(Anchored::Yes);
@@ -108,11 +116,78 @@ impl PrefixSearch {
         }
     }
 
+    #[cfg(test)]
+    pub(super) fn starts(&self) -> Vec<Vec<u8>> {
+        let bytes = |s: &Start| s.bits.to_le_bytes()[..s.mask.count_ones() as usize / 8].to_vec();
+        self.starts.iter().map(bytes).collect()
+    }
+
     /// Groups in the pattern, the whole match included.
     pub(super) fn groups(&self) -> usize {
         self.slots.len() / 2
     }
 }
+
+/// The literals every match begins with, as extracted: `from_hir_prefix`
+/// trims them for a fast scan (`" 1`..`" 5` becomes `"`, two hits before
+/// an nginx line's match), and comparing a candidate's first bytes with
+/// them is far cheaper than a one-pass search that fails. Empty when there
+/// are too many to compare or a match may begin with anything.
+fn full_prefixes(hir: &Hir) -> Vec<Start> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let seq = Extractor::new()
+        .kind(ExtractKind::Prefix)
+        .limit_total(MAX_PREFIXES)
+        .limit_literal_len(MAX_PREFIX_LEN)
+        .extract(hir);
+    match seq.literals() {
+        Some(ls) if ls.iter().all(|l| !l.is_empty()) => {
+            ls.iter().map(|l| Start::new(l.as_bytes())).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A literal of at most 8 bytes, compared as one masked word: a `memcmp`
+/// call per literal cost more than the one-pass searches it saved.
+#[derive(Debug, Clone)]
+struct Start {
+    bits: u64,
+    mask: u64,
+}
+
+impl Start {
+    fn new(literal: &[u8]) -> Self {
+        let len = literal.len().min(MAX_PREFIX_LEN);
+        Start {
+            bits: first_word(&literal[..len]),
+            // An empty literal (never kept) would mask nothing: any candidate.
+            mask: u64::MAX
+                .checked_shr(8 * (MAX_PREFIX_LEN - len) as u32)
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// The first 8 bytes of `bytes`, zero-padded: past the haystack's end a
+/// literal may seem to match, which only costs the one-pass search that
+/// then fails.
+fn first_word(bytes: &[u8]) -> u64 {
+    match bytes.first_chunk::<8>() {
+        Some(w) => u64::from_le_bytes(*w),
+        None => {
+            let mut w = [0u8; 8];
+            w[..bytes.len()].copy_from_slice(bytes);
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
+/// Past this many literals a candidate is cheaper to try than to compare;
+/// longer literals are cut (still prefixes), which keeps a failed
+/// comparison's cost fixed whatever the pattern.
+const MAX_PREFIXES: usize = 16;
+const MAX_PREFIX_LEN: usize = 8;
 
 /// Whether any match of `hir` could contain a `\n`.
 fn may_match_newline(hir: &Hir) -> bool {

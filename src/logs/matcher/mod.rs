@@ -299,17 +299,26 @@ impl LinePattern {
             if m_start > end {
                 return;
             }
-            let (start, stop) = line_around(block, m_start);
-            let line = trim_eol(&block[start..stop]);
-            if m_end <= start + line.len() {
+            // The line's start is looked for only when needed: a backward
+            // scan per matching line is a measurable share of a pattern's cost.
+            let stop = memchr(b'\n', &block[m_start..]).map_or(block.len(), |i| m_start + i + 1);
+            let mut line_end = stop - usize::from(block[..stop].ends_with(b"\n"));
+            // As `trim_eol`: a `\r` before the `\n` is no part of the line
+            // (it may lie before `m_start`, still in this line).
+            line_end -= usize::from(block[..line_end].ends_with(b"\r"));
+            if m_end <= line_end {
                 // The match lies inside one line: its offsets are block offsets.
                 hit(block, spans);
-            } else if regex.captures_read(locs, line).is_some() {
+            } else {
                 // A match that reached into the line end (`\s+` eating `\n`,
                 // `\B` between `\r` and `\n`, `^$` after a final `\r`):
                 // match the line on its own instead.
-                from_locs(spans, locs);
-                hit(line, spans);
+                let start = memrchr(b'\n', &block[..m_start]).map_or(0, |i| i + 1);
+                let line = &block[start..line_end];
+                if regex.captures_read(locs, line).is_some() {
+                    from_locs(spans, locs);
+                    hit(line, spans);
+                }
             }
             pos = stop;
         }

@@ -31,6 +31,7 @@ pub(super) struct Entry {
     service: Option<[Counter; 2]>,
     family: Family<Labels, Counter>,
     sets: PathSets,
+    overflow: bool,
 }
 
 const LEVELS: [&str; 3] = ["error", "warning", "other"];
@@ -53,6 +54,10 @@ impl PathSeries for Entry {
             error.inc_by(c.error);
             warning.inc_by(c.warning);
         }
+    }
+
+    fn overflow(&self) -> bool {
+        self.overflow
     }
 }
 
@@ -178,6 +183,7 @@ impl PathMetrics {
             counters,
             family: self.family.clone(),
             sets: self.sets.clone(),
+            overflow: labels == self.overflow,
         });
         sets.insert(labels, Arc::downgrade(&e));
         e

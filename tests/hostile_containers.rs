@@ -3,6 +3,10 @@
 //! devices and procfs, directories named like logs, hostile names), pods
 //! churning by the thousand, too few descriptors, garbage records. Real
 //! binary, real directories, exact counts and labels.
+//!
+//! This file is long (one case per attack on the container layout): a suite
+//! is one test binary linking the whole exporter, so cases sharing a theme
+//! share a binary.
 
 mod common;
 

@@ -331,10 +331,10 @@ fn garbage_cri_records_count_once_each() {
     e.wait_value("vitals_log_files_followed{log=\"cri\"}", 1.0);
     let t = "2026-11-29T10:00:00.123456789+01:00";
     let lines: Vec<Vec<u8>> = vec![
-        // (error) NUL and invalid UTF-8 inside the message.
+        // (error) NUL and U+FFFD inside the message.
         format!("{t} stdout F {{\"level\":\"error\",\"msg\":\"a\0b\u{fffd}\"}}").into_bytes(),
         b"\0\0\0\0".to_vec(),
-        b"\0026 stdout F {\"level\":\"error\"}".to_vec(),
+        b"\x00026 stdout F {\"level\":\"error\"}".to_vec(),
         b"not-a-time stdout F {\"level\":\"error\"}".to_vec(),
         format!("{t} stdin F {{\"level\":\"error\"}}").into_bytes(),
         format!("{t} STDOUT F {{\"level\":\"error\"}}").into_bytes(),

@@ -17,8 +17,11 @@ fn has_magic(component: &str) -> bool {
 pub(crate) struct Found {
     /// Matching paths (not yet checked to be regular files).
     pub(crate) files: BTreeSet<PathBuf>,
-    /// Directories in which the last component was looked up: watching
-    /// them shows files that appear, move or vanish.
+    /// Directories listed for a wildcard component, and those in which the
+    /// last component was looked up: watching them shows the files and the
+    /// directories on the way to them that appear, move or vanish (a new
+    /// pod's directory under `/var/log/pods/{pod}/…`, found otherwise only
+    /// by the next full pass).
     pub(crate) dirs: BTreeSet<PathBuf>,
     /// Directories that exist but could not be listed (e.g. `EMFILE`):
     /// what they hold is unknown, not gone.
@@ -55,7 +58,7 @@ fn expand_one(pattern: &str, exclude: &globset::GlobSet, found: &mut Found) {
     let mut current = vec![PathBuf::from("/")];
     for (i, comp) in components.iter().enumerate() {
         let last = i + 1 == components.len();
-        if last {
+        if last || has_magic(comp) {
             found.dirs.extend(current.iter().cloned());
         }
         let mut next = Vec::new();
@@ -142,7 +145,9 @@ mod tests {
         assert_eq!(names, ["a/x/1.log", "a/x/2.log", "b/x/3.log"]);
         assert_eq!(
             found.dirs,
-            [root.join("a/x"), root.join("b/x")].into_iter().collect()
+            [root.to_path_buf(), root.join("a/x"), root.join("b/x")]
+                .into_iter()
+                .collect()
         );
     }
 

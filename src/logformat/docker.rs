@@ -5,6 +5,11 @@ use std::borrow::Cow;
 
 use super::{json, FieldSet, Malformed, Stream};
 
+/// The longest record the daemon writes: it splits lines at 16 KiB of text, and an escape takes
+/// up to 6 bytes per byte of text (`\u0000`, `\ufffd` for invalid UTF-8, `\u003c` for `<`: Go
+/// escapes HTML); `stream` and `time` take the rest.
+pub(crate) const MAX_RECORD_BYTES: usize = 16 * 1024 * 6 + 1024;
+
 /// One docker record, its message JSON-decoded, without the trailing newline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record<'a> {

@@ -14,7 +14,9 @@ use std::borrow::Cow;
 
 pub(crate) use container::{Joined, Joiner, Stream};
 pub(crate) use cri::{parse as parse_cri, Record as CriRecord};
-pub(crate) use docker::{Parser as DockerParser, Record as DockerRecord};
+pub(crate) use docker::{
+    Parser as DockerParser, Record as DockerRecord, MAX_RECORD_BYTES as DOCKER_MAX_RECORD_BYTES,
+};
 pub(crate) use level::{Level, Outcome};
 pub(crate) use number::parse_number;
 

@@ -27,6 +27,9 @@ pub(crate) use matcher::{LabelValues, LevelCounts, Number, NumberKind};
 pub(crate) trait PathSeries: Send + Sync + std::fmt::Debug {
     /// A block of lines of one such file was classified.
     fn lines(&self, c: LevelCounts);
+    /// This is the series of the files past `max_series`: a file holding it
+    /// asks again for its own when the cap may have room.
+    fn overflow(&self) -> bool;
 }
 
 /// What a follower reports, from its own thread. Lines are reported per

@@ -306,6 +306,17 @@ impl Structured {
     }
 }
 
+/// The longest line the follower reads whole: `max_line_bytes`, but a
+/// docker record whole up to the longest the daemon writes, as cut it is
+/// not JSON and its tail says whether the message goes on (the message
+/// joined from such records is still cut at `max_line_bytes`).
+pub(crate) fn line_cap(format: &LineFormat, max_line_bytes: usize) -> usize {
+    match format.container {
+        Some(Container::Docker) => max_line_bytes.max(logformat::DOCKER_MAX_RECORD_BYTES),
+        _ => max_line_bytes,
+    }
+}
+
 fn stream_index(s: Stream) -> usize {
     match s {
         Stream::Stdout => 0,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::checkpoint::{FileId, Saved};
 use super::matcher::{LevelMatcher, LinePattern};
 use super::renames::Renames;
-use super::structured::Structured;
+use super::structured::{self, Structured};
 use super::{LogObserver, PathSeries};
 use crate::config::logs::{LogSource, WatchMode};
 use file::Tracked;
@@ -128,6 +128,10 @@ struct Follower<O> {
     limited: HashSet<PathBuf>,
     /// Matching files not followed for lack of descriptors, at the last rescan.
     skipped: usize,
+    /// A file was let go while files wait for its descriptor or its path
+    /// series' room under `max_series`: rescan at the next cycle, not at
+    /// the next full pass (tens of seconds away at 10 000 files).
+    freed: bool,
     /// Directories already reported as unlistable.
     unlistable: HashSet<PathBuf>,
     /// Directories whose inotify watch failed: polled every `poll_interval`.
@@ -151,7 +155,7 @@ impl<O: LogObserver> Follower<O> {
             structured: Structured::new(&source.format, &source.patterns, source.max_line_bytes),
             levels: LevelMatcher::new(&source.levels),
             patterns,
-            max_line_bytes: source.max_line_bytes,
+            max_line_bytes: structured::line_cap(&source.format, source.max_line_bytes),
             buf: vec![0; READ_SIZE],
             bytes_read: 0,
             observer,
@@ -168,6 +172,7 @@ impl<O: LogObserver> Follower<O> {
             unreadable: HashSet::new(),
             limited: HashSet::new(),
             skipped: 0,
+            freed: false,
             unlistable: HashSet::new(),
             unwatchable: HashSet::new(),
             renames: None,
@@ -220,8 +225,11 @@ impl<O: LogObserver> Follower<O> {
             // Without inotify, a renamed or replaced file is noticed by a
             // stat of each followed path every cycle (the new file must be
             // read before anything else happens to it, e.g. copytruncate).
-            let rescan =
-                woke.rescan || sweep || self.renamed_away() || (wake.fast && self.paths_moved());
+            let rescan = std::mem::take(&mut self.freed)
+                || woke.rescan
+                || sweep
+                || self.renamed_away()
+                || (wake.fast && self.paths_moved());
             if rescan {
                 self.rescan(if wake.fast { None } else { watcher.as_mut() });
             }

@@ -11,8 +11,12 @@ use crate::logs::LogObserver;
 const ROTATE_WAIT: Duration = Duration::from_secs(5);
 
 /// A detached file is read at every cycle this long after it was rotated
-/// (writers that have not reopened yet), then only at full passes: a
-/// rename storm leaves hundreds of them.
+/// (writers that have not reopened yet), then only at full passes (a
+/// rename storm leaves hundreds of them) until `ROTATE_WAIT` has passed,
+/// when the next cycle reads it a last time and lets it go: full passes
+/// are spaced by their cost, tens of seconds at 10 000 files, and a
+/// deleted pod's file held that long keeps its descriptor and its series
+/// (filling `max_series` under churn).
 const DETACHED_HOT: Duration = Duration::from_millis(50);
 
 /// Which files a read cycle reads.
@@ -37,7 +41,9 @@ impl<O: LogObserver> Follower<O> {
         let mut i = 0;
         while i < self.files.len() {
             let t = &self.files[i];
-            let cold = t.detached.is_some_and(|d| d.elapsed() > DETACHED_HOT);
+            let cold = t
+                .detached
+                .is_some_and(|d| (DETACHED_HOT..ROTATE_WAIT).contains(&d.elapsed()));
             let skip = match pass {
                 Pass::All => false,
                 Pass::Live => cold,
@@ -60,6 +66,7 @@ impl<O: LogObserver> Follower<O> {
             let done = t.detached.is_some_and(|d| d.elapsed() >= ROTATE_WAIT) && read == 0;
             if done {
                 let mut t = self.files.swap_remove(i);
+                self.freed |= self.skipped > 0 || t.series.is_some();
                 self.scanner.finish_line(&mut t);
                 self.dirty = true;
                 tracing::debug!(log = %self.source.name, path = %t.path.display(), "stopped following rotated file");

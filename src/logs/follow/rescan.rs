@@ -14,6 +14,9 @@ use crate::logs::open::open_regular;
 use crate::logs::structured::Partial;
 use crate::logs::{LogObserver, PathSeries};
 
+/// Listings again after new directory watches, per rescan.
+const RELIST_MAX: usize = 8;
+
 impl<O: LogObserver> Follower<O> {
     pub(super) fn load_checkpoint(&mut self) {
         let Some(path) = &self.checkpoint else { return };
@@ -70,7 +73,7 @@ impl<O: LogObserver> Follower<O> {
     /// Matches the globs against the filesystem: new files are opened,
     /// files no longer reachable by any path are marked detached.
     pub(super) fn rescan(&mut self, watcher: Option<&mut notify::RecommendedWatcher>) {
-        let found = crate::fsglob::expand(&self.source.paths, &self.source.exclude);
+        let mut found = crate::fsglob::expand(&self.source.paths, &self.source.exclude);
         // inotify drops the watch of a deleted directory: forget it, so it
         // is watched again when it comes back.
         let name = &self.source.name;
@@ -82,27 +85,15 @@ impl<O: LogObserver> Follower<O> {
             there
         });
         if let Some(w) = watcher {
-            use notify::Watcher;
-            for dir in &found.dirs {
-                if self.watched.contains(dir) {
-                    continue;
-                }
-                match w.watch(dir, notify::RecursiveMode::NonRecursive) {
-                    Ok(()) => {
-                        self.watched.insert(dir.clone());
-                        if self.unwatchable.remove(dir) {
-                            tracing::info!(log = %self.source.name, dir = %dir.display(), "watching log directory with inotify again");
-                        }
-                    }
-                    // Not there (yet): nothing to watch, nothing failed.
-                    Err(_) if !dir.is_dir() => {}
-                    Err(e) => {
-                        if self.unwatchable.insert(dir.clone()) {
-                            self.scanner.observer.watch_failed();
-                            tracing::warn!(log = %self.source.name, dir = %dir.display(), error = %e, poll_interval = ?self.source.poll_interval, "cannot watch log directory with inotify (fs.inotify.max_user_watches?); polling it instead");
-                        }
-                    }
-                }
+            // What a directory gained between its listing and its new watch
+            // raised no event: list again (a new pod's directories appear
+            // one after the other, its log file last). Each round reaches
+            // one level deeper; a tree growing faster than we list is left
+            // to the events of the watches already added.
+            let mut rounds = 0;
+            while self.watch_new(w, &found.dirs) && rounds < RELIST_MAX {
+                rounds += 1;
+                found = crate::fsglob::expand(&self.source.paths, &self.source.exclude);
             }
             self.unwatchable.retain(|d| found.dirs.contains(d));
             self.scanner.observer.unwatched(self.unwatchable.len());
@@ -119,6 +110,7 @@ impl<O: LogObserver> Follower<O> {
                 tracing::warn!(log = %self.source.name, dir = %dir.display(), error = %e, "cannot list log directory; keeping its files and retrying");
             }
         }
+        let name = &self.source.name;
         self.unlistable.retain(|d| {
             let failing = found.failed.iter().any(|(f, _)| f == d);
             if !failing {
@@ -161,6 +153,11 @@ impl<O: LogObserver> Follower<O> {
                     t.series = series;
                     self.dirty = true;
                 }
+                // Series of files that have gone since may have left room.
+                if self.files[i].series.as_ref().is_some_and(|s| s.overflow()) {
+                    let path = self.files[i].path.clone();
+                    self.files[i].series = self.path_series(&path);
+                }
                 let t = &mut self.files[i];
                 t.detached = None;
                 seen.insert(id);
@@ -184,6 +181,40 @@ impl<O: LogObserver> Follower<O> {
         self.scanner.observer.files_followed(self.files.len());
         self.scanner.observer.files_skipped(self.skipped);
         self.globbed = found.files;
+    }
+
+    /// Watches the directories of `dirs` not watched yet; whether any new
+    /// watch was added.
+    fn watch_new(
+        &mut self,
+        w: &mut notify::RecommendedWatcher,
+        dirs: &std::collections::BTreeSet<std::path::PathBuf>,
+    ) -> bool {
+        use notify::Watcher;
+        let mut added = false;
+        for dir in dirs {
+            if self.watched.contains(dir) {
+                continue;
+            }
+            match w.watch(dir, notify::RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    added = true;
+                    self.watched.insert(dir.clone());
+                    if self.unwatchable.remove(dir) {
+                        tracing::info!(log = %self.source.name, dir = %dir.display(), "watching log directory with inotify again");
+                    }
+                }
+                // Not there (yet): nothing to watch, nothing failed.
+                Err(_) if !dir.is_dir() => {}
+                Err(e) => {
+                    if self.unwatchable.insert(dir.clone()) {
+                        self.scanner.observer.watch_failed();
+                        tracing::warn!(log = %self.source.name, dir = %dir.display(), error = %e, poll_interval = ?self.source.poll_interval, "cannot watch log directory with inotify (fs.inotify.max_user_watches?); polling it instead");
+                    }
+                }
+            }
+        }
+        added
     }
 
     /// The series of the labels `path` gives (`path_labels`), resolved once

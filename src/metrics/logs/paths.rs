@@ -50,6 +50,7 @@ pub(super) struct Entry {
     counters: [Counter; 3],
     family: Family<Labels, Counter>,
     sets: PathSets,
+    overflow: bool,
 }
 
 const LEVELS: [&str; 3] = ["error", "warning", "other"];
@@ -88,6 +89,10 @@ impl PathSeries for FileSeries {
             error.inc_by(c.error);
             warning.inc_by(c.warning);
         }
+    }
+
+    fn overflow(&self) -> bool {
+        self.overflow
     }
 }
 
@@ -265,6 +270,7 @@ impl PathMetrics {
             counters,
             family: self.family.clone(),
             sets: self.sets.clone(),
+            overflow: labels == self.overflow,
         });
         sets.live.insert(labels, Arc::downgrade(&e));
         e

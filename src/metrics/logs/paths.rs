@@ -92,7 +92,7 @@ impl PathSeries for FileSeries {
     }
 
     fn overflow(&self) -> bool {
-        self.overflow
+        self.set.overflow
     }
 }
 

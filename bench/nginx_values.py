@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Histogram extraction speed on an nginx access log.
 
-    python3 bench/nginx_values.py BINARY [LINES]
+    python3 bench/nginx_values.py BINARY[,BINARY...] [LINES] [ROUNDS]
 
 Writes LINES (default 2 000 000) access-log lines in the format of
 deploy/examples/nginx.yaml (varied clients, paths, user agents, statuses,
@@ -86,8 +86,11 @@ def run(binary, cfg_text, port, workdir, want_lines, want_metric, want):
 
 
 def main():
-    binary = sys.argv[1]
+    # Several binaries (comma-separated) and rounds: an A/B in one run, interleaved so that
+    # the host's load drifts over both alike.
+    binaries = sys.argv[1].split(",")
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000_000
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     work = tempfile.mkdtemp(prefix="nginx-values-")
     log = os.path.join(work, "access.log")
     generate(log, n)
@@ -98,14 +101,16 @@ def main():
     matches_only = re.sub(r"        # \$request_time.*", "", example, flags=re.S)
     levels = f"logs:\n  - name: nginx\n    start_at: beginning\n    paths: ['{log}']\n"
     print(f"{n} lines, {size / 1e6:.1f} MB")
-    for name, cfg, metric in [
-        ("levels", levels, None),
-        ("matches", matches_only, "vitals_log_pattern_matches_total"),
-        ("values", example, "vitals_log_pattern_value_seconds_count"),
-    ]:
-        cpu = run(binary, cfg, free_port(), work, n, metric, n)
-        print(f"RESULT nginx_values mode={name} lines={n} bytes={size} cpu_s={cpu:.2f} "
-              f"mb_per_cpu_s={size / 1e6 / max(cpu, 0.01):.0f}")
+    for _ in range(rounds):
+        for name, cfg, metric in [
+            ("levels", levels, None),
+            ("matches", matches_only, "vitals_log_pattern_matches_total"),
+            ("values", example, "vitals_log_pattern_value_seconds_count"),
+        ]:
+            for binary in binaries:
+                cpu = run(binary, cfg, free_port(), work, n, metric, n)
+                print(f"RESULT nginx_values mode={name} binary={binary} lines={n} bytes={size} "
+                      f"cpu_s={cpu:.2f} mb_per_cpu_s={size / 1e6 / max(cpu, 0.01):.0f}", flush=True)
 
 
 if __name__ == "__main__":

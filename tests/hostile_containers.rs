@@ -449,3 +449,49 @@ fn new_pod_directories_are_found_by_inotify_not_by_the_next_pass() {
     wait_levels(&e, "pods", (1, 5, 0));
     assert_eq!(num(&e, "vitals_log_files_followed{log=\"pods\"}"), 6.0);
 }
+
+/// Pods deleted under the `{pod}` glob are normal life, not news: at warn
+/// level, each one logged its pod and container directories vanishing, a
+/// flood under churn. The configured root vanishing is news: said once.
+#[test]
+fn deleted_pod_directories_are_not_warned_the_configured_root_is() {
+    const PODS: usize = 20;
+    let parent = tempfile::tempdir().unwrap();
+    let r = parent.path().join("pods");
+    let dir = |i: usize| r.join(format!("ns_p{i}_u{i}"));
+    for i in 0..PODS {
+        let c = dir(i).join("app");
+        std::fs::create_dir_all(&c).unwrap();
+        append(
+            &c.join("0.log"),
+            cri("stdout", r#"{"level":"error"}"#).as_bytes(),
+        );
+    }
+    let e = Exporter::start(&pods_config(&r, "pod", ""));
+    wait_levels(&e, "pods", (PODS as i64, 0, 0));
+    let followed = "vitals_log_files_followed{log=\"pods\"}";
+    assert_eq!(num(&e, followed), PODS as f64);
+    for i in 0..PODS {
+        std::fs::remove_dir_all(dir(i)).unwrap();
+    }
+    e.wait_value(followed, 0.0);
+    wait_eq("no path series", 0, || path_samples(&e).len());
+    // Every pod directory is seen gone at the latest in the rescan that
+    // sees the root gone.
+    std::fs::remove_dir(&r).unwrap();
+    let root = format!("dir={}", r.display());
+    wait_for("root vanished reported", Duration::from_secs(30), || {
+        e.log().lines().any(|l| {
+            l.contains("level=warn")
+                && l.contains("log directory vanished")
+                && l.split_whitespace().any(|field| field == root)
+        })
+    });
+    assert_eq!(
+        e.log().matches("log directory vanished").count(),
+        1,
+        "{}",
+        e.log()
+    );
+    wait_levels(&e, "pods", (PODS as i64, 0, 0));
+}

@@ -80,7 +80,13 @@ impl<O: LogObserver> Follower<O> {
         self.watched.retain(|d| {
             let there = d.is_dir();
             if !there {
-                tracing::warn!(log = %name, dir = %d.display(), "log directory vanished; waiting for it to come back");
+                if found.literal_dirs.contains(d) {
+                    tracing::warn!(log = %name, dir = %d.display(), "log directory vanished; waiting for it to come back");
+                } else {
+                    // A directory a wildcard found (a deleted pod's) going
+                    // is normal life: at warn level, pod churn floods the log.
+                    tracing::debug!(log = %name, dir = %d.display(), "log directory vanished; waiting for it to come back");
+                }
             }
             there
         });

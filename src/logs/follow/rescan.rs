@@ -135,11 +135,15 @@ impl<O: LogObserver> Follower<O> {
         let mut seen = HashSet::new();
         // Paths whose stat failed: what they lead to is unknown, not gone.
         let mut unknown = HashSet::new();
+        let mut missing = HashSet::new();
         for path in &found.files {
             let meta = match std::fs::metadata(path) {
                 Ok(m) if m.is_file() => m,
                 Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    missing.insert(path);
+                    continue;
+                }
                 Err(e) => {
                     self.unreadable(path, &e);
                     unknown.insert(path);
@@ -184,6 +188,13 @@ impl<O: LogObserver> Follower<O> {
                 tracing::info!(log = %self.source.name, path = %t.path.display(), "file rotated or removed; reading it to its end");
             }
         }
+        // Paths of deleted pods would stay reported forever: under churn
+        // the sets grow without bound. A path that comes back is news again.
+        let present = |p: &std::path::PathBuf| {
+            (found.files.contains(p) && !missing.contains(p)) || found.unknown(p)
+        };
+        self.unreadable.retain(present);
+        self.limited.retain(present);
         self.scanner.observer.files_followed(self.files.len());
         self.scanner.observer.files_skipped(self.skipped);
         self.globbed = found.files;

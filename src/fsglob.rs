@@ -23,6 +23,9 @@ pub(crate) struct Found {
     /// pod's directory under `/var/log/pods/{pod}/…`, found otherwise only
     /// by the next full pass).
     pub(crate) dirs: BTreeSet<PathBuf>,
+    /// Those of `dirs` a pattern names without a wildcard: the configured
+    /// roots, whose vanishing is news (a pod directory's is not).
+    pub(crate) literal_dirs: BTreeSet<PathBuf>,
     /// Directories that exist but could not be listed (e.g. `EMFILE`):
     /// what they hold is unknown, not gone.
     pub(crate) failed: Vec<(PathBuf, std::io::Error)>,
@@ -56,11 +59,16 @@ fn gone(e: &std::io::Error) -> bool {
 fn expand_one(pattern: &str, exclude: &globset::GlobSet, found: &mut Found) {
     let components: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
     let mut current = vec![PathBuf::from("/")];
+    let mut literal = true;
     for (i, comp) in components.iter().enumerate() {
         let last = i + 1 == components.len();
         if last || has_magic(comp) {
             found.dirs.extend(current.iter().cloned());
+            if literal {
+                found.literal_dirs.extend(current.iter().cloned());
+            }
         }
+        literal &= !has_magic(comp);
         let mut next = Vec::new();
         if has_magic(comp) {
             let Ok(glob) = globset::GlobBuilder::new(comp)
@@ -149,6 +157,10 @@ mod tests {
                 .into_iter()
                 .collect()
         );
+        assert_eq!(
+            found.literal_dirs,
+            [root.to_path_buf()].into_iter().collect()
+        );
     }
 
     #[test]
@@ -158,5 +170,6 @@ mod tests {
         let found = expand(&[p.display().to_string()], &globset::GlobSet::empty());
         assert_eq!(found.files.len(), 1, "existence is checked by the caller");
         assert_eq!(found.dirs, [d.path().to_path_buf()].into_iter().collect());
+        assert_eq!(found.literal_dirs, found.dirs);
     }
 }

@@ -449,3 +449,89 @@ fn new_pod_directories_are_found_by_inotify_not_by_the_next_pass() {
     wait_levels(&e, "pods", (1, 5, 0));
     assert_eq!(num(&e, "vitals_log_files_followed{log=\"pods\"}"), 6.0);
 }
+
+/// Pods deleted under the `{pod}` glob are normal life, not news: at warn
+/// level, each one logged its pod and container directories vanishing, a
+/// flood under churn. The configured root vanishing is news: said once.
+#[test]
+fn deleted_pod_directories_are_not_warned_the_configured_root_is() {
+    const PODS: usize = 20;
+    let parent = tempfile::tempdir().unwrap();
+    let r = parent.path().join("pods");
+    let dir = |i: usize| r.join(format!("ns_p{i}_u{i}"));
+    for i in 0..PODS {
+        let c = dir(i).join("app");
+        std::fs::create_dir_all(&c).unwrap();
+        append(
+            &c.join("0.log"),
+            cri("stdout", r#"{"level":"error"}"#).as_bytes(),
+        );
+    }
+    let e = Exporter::start(&pods_config(&r, "pod", ""));
+    wait_levels(&e, "pods", (PODS as i64, 0, 0));
+    let followed = "vitals_log_files_followed{log=\"pods\"}";
+    assert_eq!(num(&e, followed), PODS as f64);
+    for i in 0..PODS {
+        std::fs::remove_dir_all(dir(i)).unwrap();
+    }
+    e.wait_value(followed, 0.0);
+    wait_eq("no path series", 0, || path_samples(&e).len());
+    // Every pod directory is seen gone at the latest in the rescan that
+    // sees the root gone.
+    std::fs::remove_dir(&r).unwrap();
+    let root = format!("dir={}", r.display());
+    wait_for("root vanished reported", Duration::from_secs(30), || {
+        e.log().lines().any(|l| {
+            l.contains("level=warn")
+                && l.contains("log directory vanished")
+                && l.split_whitespace().any(|field| field == root)
+        })
+    });
+    assert_eq!(
+        e.log().matches("log directory vanished").count(),
+        1,
+        "{}",
+        e.log()
+    );
+    wait_levels(&e, "pods", (PODS as i64, 0, 0));
+}
+
+/// Files skipped for lack of descriptors are named once each; a pod
+/// deleted while skipped was remembered forever (a set growing without
+/// bound under churn), so a new pod at its path was never named.
+#[test]
+fn a_skipped_pod_deleted_and_recreated_is_named_again() {
+    const PODS: usize = 180;
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let dir = |i: usize| r.join(format!("ns_p{i:03}_u{i}"));
+    let create = |i: usize| {
+        let c = dir(i).join("app");
+        std::fs::create_dir_all(&c).unwrap();
+        append(
+            &c.join("0.log"),
+            cri("stdout", r#"{"level":"error"}"#).as_bytes(),
+        );
+    };
+    (0..PODS).for_each(create);
+    let e = Exporter::start_nofile(&pods_config(r, "pod", ""), NOFILE);
+    wait_levels(&e, "pods", (BUDGET as i64, 0, 0));
+    let skipped = "vitals_log_files_skipped{log=\"pods\"}";
+    e.wait_value(skipped, (PODS - BUDGET) as f64);
+    let named = || e.log().matches("not following file").count();
+    wait_eq("skipped files named", PODS - BUDGET, named);
+    // Opened in path order: the last pods are the skipped ones.
+    for i in BUDGET..PODS {
+        std::fs::remove_dir_all(dir(i)).unwrap();
+    }
+    e.wait_value(skipped, 0.0);
+    (BUDGET..PODS).for_each(create);
+    e.wait_value(skipped, (PODS - BUDGET) as f64);
+    wait_eq("new pods named", 2 * (PODS - BUDGET), named);
+    assert_eq!(
+        num(&e, "vitals_log_files_followed{log=\"pods\"}"),
+        BUDGET as f64
+    );
+    wait_levels(&e, "pods", (BUDGET as i64, 0, 0));
+    assert_eq!(named(), 2 * (PODS - BUDGET), "{}", e.log());
+}

@@ -1,6 +1,7 @@
 //! Edges of a file's bytes that depend on where they sit in the file (a
 //! byte order mark at its start) or on what came before (the buffer a long
 //! split container line left behind): fed through `drain`, as a real file.
+//! And what the follower remembers of paths, under pod churn.
 
 use std::cell::Cell;
 use std::io::Write;
@@ -143,4 +144,38 @@ fn a_long_split_container_line_leaves_no_buffer_behind() {
     while f.scanner.drain(&mut t).unwrap() > 0 {}
     assert_eq!(counts(&f), (1, 0, 0, 0));
     assert_eq!(t.partial.as_ref().map(|p| p.held_bytes()), Some(0));
+}
+
+/// The paths reported unreadable or skipped for lack of descriptors are
+/// remembered so each is said once; a deleted pod's stayed there forever,
+/// so under churn the sets grew without bound. Those still there stay.
+#[test]
+fn paths_of_deleted_pods_are_forgotten_at_the_next_rescan() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    for pod in ["gone", "kept"] {
+        std::fs::create_dir(r.join(pod)).unwrap();
+        // A symlink loop: its stat fails with ELOOP.
+        std::os::unix::fs::symlink("loop.log", r.join(pod).join("loop.log")).unwrap();
+    }
+    std::fs::create_dir(r.join("short")).unwrap();
+    let skipped = r.join("short/0.log");
+    std::fs::write(&skipped, "").unwrap();
+    let yaml = format!(
+        "logs:\n  - name: app\n    paths: ['{}/*/*.log']\n",
+        r.display()
+    );
+    let mut cfg = crate::config::parse(&yaml, Path::new("t.yaml")).unwrap();
+    let mut f = Follower::new(cfg.logs.remove(0), Recorder::default(), None);
+    f.rescan(None);
+    // As `open` does when out of descriptors; the pod goes before one frees.
+    f.skip(&skipped, "open-file budget used up");
+    let set = |paths: &[&str]| -> HashSet<PathBuf> { paths.iter().map(|p| r.join(p)).collect() };
+    assert_eq!(f.unreadable, set(&["gone/loop.log", "kept/loop.log"]));
+    assert_eq!(f.limited, set(&["short/0.log"]));
+    std::fs::remove_dir_all(r.join("gone")).unwrap();
+    std::fs::remove_dir_all(r.join("short")).unwrap();
+    f.rescan(None);
+    assert_eq!(f.unreadable, set(&["kept/loop.log"]));
+    assert_eq!(f.limited, set(&[]));
 }

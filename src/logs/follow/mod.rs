@@ -122,9 +122,11 @@ struct Follower<O> {
     /// Whether the positions file was cut or damaged: every file's start
     /// is then named in the log.
     damaged: bool,
-    /// Paths already reported as unreadable (reported again once fixed).
+    /// Paths already reported as unreadable (reported again once fixed,
+    /// or gone and back).
     unreadable: HashSet<PathBuf>,
-    /// Paths already reported as not followed for lack of descriptors.
+    /// Paths already reported as not followed for lack of descriptors
+    /// (reported again once followed, or gone and back).
     limited: HashSet<PathBuf>,
     /// Matching files not followed for lack of descriptors, at the last rescan.
     skipped: usize,

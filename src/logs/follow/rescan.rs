@@ -80,7 +80,13 @@ impl<O: LogObserver> Follower<O> {
         self.watched.retain(|d| {
             let there = d.is_dir();
             if !there {
-                tracing::warn!(log = %name, dir = %d.display(), "log directory vanished; waiting for it to come back");
+                if found.literal_dirs.contains(d) {
+                    tracing::warn!(log = %name, dir = %d.display(), "log directory vanished; waiting for it to come back");
+                } else {
+                    // A directory a wildcard found (a deleted pod's) going
+                    // is normal life: at warn level, pod churn floods the log.
+                    tracing::debug!(log = %name, dir = %d.display(), "log directory vanished; waiting for it to come back");
+                }
             }
             there
         });
@@ -129,11 +135,15 @@ impl<O: LogObserver> Follower<O> {
         let mut seen = HashSet::new();
         // Paths whose stat failed: what they lead to is unknown, not gone.
         let mut unknown = HashSet::new();
+        let mut missing = HashSet::new();
         for path in &found.files {
             let meta = match std::fs::metadata(path) {
                 Ok(m) if m.is_file() => m,
                 Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    missing.insert(path);
+                    continue;
+                }
                 Err(e) => {
                     self.unreadable(path, &e);
                     unknown.insert(path);
@@ -178,6 +188,13 @@ impl<O: LogObserver> Follower<O> {
                 tracing::info!(log = %self.source.name, path = %t.path.display(), "file rotated or removed; reading it to its end");
             }
         }
+        // Paths of deleted pods would stay reported forever: under churn
+        // the sets grow without bound. A path that comes back is news again.
+        let present = |p: &std::path::PathBuf| {
+            (found.files.contains(p) && !missing.contains(p)) || found.unknown(p)
+        };
+        self.unreadable.retain(present);
+        self.limited.retain(present);
         self.scanner.observer.files_followed(self.files.len());
         self.scanner.observer.files_skipped(self.skipped);
         self.globbed = found.files;

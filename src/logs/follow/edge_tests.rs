@@ -3,42 +3,11 @@
 //! split container line left behind): fed through `drain`, as a real file.
 //! And what the follower remembers of paths, under pod churn.
 
-use std::cell::Cell;
 use std::io::Write;
 
+use super::tests::Recorder;
 use super::*;
 use crate::logs::checkpoint::Fingerprint;
-use crate::logs::{LabelValues, LevelCounts};
-
-/// Levels (error, warning, other) and parse errors, as reported.
-#[derive(Default)]
-struct Recorder {
-    levels: Cell<(u64, u64, u64)>,
-    parse_errors: Cell<u64>,
-}
-
-impl LogObserver for Recorder {
-    fn lines(&self, c: LevelCounts) {
-        let (e, w, o) = self.levels.get();
-        self.levels.set((e + c.error, w + c.warning, o + c.other()));
-    }
-    fn matched(&mut self, _: usize, _: LabelValues<'_>) {}
-    fn long_line(&self) {}
-    fn read(&self, _: u64) {}
-    fn parse_errors(&self, n: u64) {
-        self.parse_errors.set(self.parse_errors.get() + n);
-    }
-    fn files_followed(&self, _: usize) {}
-    fn rotated(&self) {}
-    fn truncated(&self) {}
-    fn read_failed(&self) {}
-    fn lag(&self, _: u64) {}
-    fn checkpoint_failed(&self) {}
-    fn discovery_failed(&self) {}
-    fn files_skipped(&self, _: usize) {}
-    fn watch_failed(&self) {}
-    fn unwatched(&self, _: usize) {}
-}
 
 fn follower(format: &str, max_line_bytes: usize) -> Follower<Recorder> {
     let yaml = format!(

@@ -50,11 +50,12 @@ struct Counts {
 }
 
 /// Records what the scanner reports (`&self` calls, hence the cells).
+/// Shared with `edge_tests`.
 #[derive(Default)]
-struct Recorder {
-    levels: Cell<(u64, u64, u64)>,
+pub(super) struct Recorder {
+    pub(super) levels: Cell<(u64, u64, u64)>,
     long: Cell<u64>,
-    parse_errors: Cell<u64>,
+    pub(super) parse_errors: Cell<u64>,
     matches: Vec<u64>,
 }
 

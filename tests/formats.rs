@@ -184,7 +184,7 @@ fn a_5_mb_json_line_counts_once() {
 }
 
 fn cri(stream: &str, tag: &str, msg: &str) -> String {
-    format!("2026-11-29T10:00:00Z {stream} {tag} {msg}\n")
+    container_record("cri", stream, tag, msg)
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn pods_config(root: &Path, labels: &str, extra: &str) -> String {
 
 /// One CRI record, final.
 fn cri(stream: &str, msg: &str) -> String {
-    format!("2026-11-29T10:00:00.000000000Z {stream} F {msg}\n")
+    container_record("cri", stream, "F", msg)
 }
 
 fn num(e: &Exporter, series: &str) -> f64 {

@@ -12,21 +12,6 @@ fn series(name: &str) -> String {
     format!("vitals_log_{name}_total{{log=\"app\"}}")
 }
 
-/// One container record in `format` (`cri` or `docker`): `tag` `P` for a
-/// partial record, `F` for the last one of a message.
-fn record(format: &str, stream: &str, tag: &str, msg: &str) -> String {
-    if format == "cri" {
-        return format!("2026-11-29T10:00:00Z {stream} {tag} {msg}\n");
-    }
-    let log = if tag == "F" {
-        format!("{msg}\n")
-    } else {
-        msg.to_string()
-    };
-    let r = serde_json::json!({"log": log, "stream": stream, "time": "2026-11-29T10:00:00Z"});
-    format!("{r}\n")
-}
-
 /// A log `app` following `dir/*.log` with positions kept in `storage`.
 struct Restarts {
     dir: tempfile::TempDir,
@@ -88,7 +73,7 @@ fn write_all(path: &Path, records: &[String]) {
 /// joined again) and starts a third whose level is in the tail.
 fn split_across_a_restart(format: &str) {
     let r = Restarts::new(&format!("    format: {format}\n    inner_format: json\n"));
-    let rec = |stream, tag, msg| record(format, stream, tag, msg);
+    let rec = |stream, tag, msg| container_record(format, stream, tag, msg);
     let mut e = r.start();
     r.write(
         &e,
@@ -137,13 +122,13 @@ fn a_long_message_across_a_restart_is_one_long_line() {
     r.write(
         &e,
         &[
-            record(
+            container_record(
                 "cri",
                 "stdout",
                 "P",
                 &format!("WARNING {}", "x".repeat(150)),
             ),
-            record("cri", "stderr", "P", &format!("ERROR {}", "e".repeat(60))),
+            container_record("cri", "stderr", "P", &format!("ERROR {}", "e".repeat(60))),
         ],
     );
     e.wait_value(&series("long_lines"), 1.0);
@@ -151,10 +136,10 @@ fn a_long_message_across_a_restart_is_one_long_line() {
     write_all(
         &r.log,
         &[
-            record("cri", "stdout", "P", &"y".repeat(50)),
-            record("cri", "stderr", "P", &"f".repeat(60)),
-            record("cri", "stdout", "F", "end"),
-            record("cri", "stderr", "F", "end"),
+            container_record("cri", "stdout", "P", &"y".repeat(50)),
+            container_record("cri", "stderr", "P", &"f".repeat(60)),
+            container_record("cri", "stdout", "F", "end"),
+            container_record("cri", "stderr", "F", "end"),
         ],
     );
     let e = r.start();
@@ -172,8 +157,8 @@ fn a_replaced_file_is_not_joined_to_the_old_head() {
     r.write(
         &e,
         &[
-            record("cri", "stderr", "F", r#"{"level":"info"}"#),
-            record("cri", "stdout", "P", r#"{"level":"error","msg":"a"#),
+            container_record("cri", "stderr", "F", r#"{"level":"info"}"#),
+            container_record("cri", "stdout", "P", r#"{"level":"error","msg":"a"#),
         ],
     );
     wait_levels(&e, "app", (0, 0, 1));
@@ -182,9 +167,9 @@ fn a_replaced_file_is_not_joined_to_the_old_head() {
     write_all(
         &new,
         &[
-            record("cri", "stderr", "F", r#"{"level":"info","msg":"replaced"}"#),
-            record("cri", "stdout", "F", r#"{"level":"warn"}"#),
-            record("cri", "stdout", "F", r#"b"}"#),
+            container_record("cri", "stderr", "F", r#"{"level":"info","msg":"replaced"}"#),
+            container_record("cri", "stdout", "F", r#"{"level":"warn"}"#),
+            container_record("cri", "stdout", "F", r#"b"}"#),
         ],
     );
     std::fs::rename(&new, &r.log).unwrap();
@@ -202,17 +187,20 @@ fn a_message_split_across_a_restart_and_a_rotation_is_joined_whole() {
     r.write(
         &e,
         &[
-            record("cri", "stdout", "P", r#"{"level":"error","msg":"a"#),
-            record("cri", "stderr", "F", r#"{"level":"info"}"#),
+            container_record("cri", "stdout", "P", r#"{"level":"error","msg":"a"#),
+            container_record("cri", "stderr", "F", r#"{"level":"info"}"#),
         ],
     );
     wait_levels(&e, "app", (0, 0, 1));
     e.stop();
-    append(&r.log, record("cri", "stdout", "F", r#"b"}"#).as_bytes());
+    append(
+        &r.log,
+        container_record("cri", "stdout", "F", r#"b"}"#).as_bytes(),
+    );
     std::fs::rename(&r.log, r.dir.path().join("app.log.1")).unwrap();
     append(
         &r.log,
-        record("cri", "stdout", "F", r#"{"level":"warn"}"#).as_bytes(),
+        container_record("cri", "stdout", "F", r#"{"level":"warn"}"#).as_bytes(),
     );
     let e = r.start();
     wait_levels(&e, "app", (1, 1, 0));
@@ -227,10 +215,18 @@ fn a_message_split_across_a_reload_is_joined_whole() {
     let e = r.start();
     r.write(
         &e,
-        &[record("cri", "stdout", "P", r#"{"level":"error","msg":"a"#)],
+        &[container_record(
+            "cri",
+            "stdout",
+            "P",
+            r#"{"level":"error","msg":"a"#,
+        )],
     );
     e.reload_with(&r.yaml("    max_line_bytes: 4096\n"));
-    append(&r.log, record("cri", "stdout", "F", r#"b"}"#).as_bytes());
+    append(
+        &r.log,
+        container_record("cri", "stdout", "F", r#"b"}"#).as_bytes(),
+    );
     wait_levels(&e, "app", (1, 0, 0));
     assert_eq!(e.value(&series("parse_errors")), Some(0.0));
 }

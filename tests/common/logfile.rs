@@ -71,3 +71,18 @@ pub fn wait_path_levels(e: &Exporter, log: &str, labels: &str, want: (u64, u64, 
         e.wait_value(&path_series(log, labels, level), n as f64);
     }
 }
+
+/// One container record in `format` (`cri` or `docker`): `tag` `P` for a
+/// partial record, `F` for the last one of a message.
+pub fn container_record(format: &str, stream: &str, tag: &str, msg: &str) -> String {
+    if format == "cri" {
+        return format!("2026-11-29T10:00:00Z {stream} {tag} {msg}\n");
+    }
+    let log = if tag == "F" {
+        format!("{msg}\n")
+    } else {
+        msg.to_string()
+    };
+    let r = serde_json::json!({"log": log, "stream": stream, "time": "2026-11-29T10:00:00Z"});
+    format!("{r}\n")
+}

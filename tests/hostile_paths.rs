@@ -127,10 +127,9 @@ fn reload_to_other_path_labels_at_the_cap_does_not_overflow() {
     let glob = r.join("{namespace}_{pod}_{uid}/{container}/*.log");
     let mut logs = Vec::new();
     for (ns, pod) in [("shop", "a"), ("pay", "b")] {
-        let dir = r.join(format!("{ns}_{pod}_u-{pod}/app"));
-        std::fs::create_dir_all(&dir).unwrap();
-        append(&dir.join("0.log"), b"ERROR x\n");
-        logs.push(dir.join("0.log"));
+        let log = pod_log(r, ns.as_bytes(), pod, "app");
+        append(&log, b"ERROR x\n");
+        logs.push(log);
     }
     let e = Exporter::start(&log_config(
         "pods",
@@ -278,10 +277,9 @@ fn reload_raising_max_series_drains_the_overflow() {
     let glob = r.join("{namespace}_{pod}_{uid}/{container}/*.log");
     let mut logs = Vec::new();
     for pod in ["a", "b", "c"] {
-        let dir = r.join(format!("ns_{pod}_u-{pod}/app"));
-        std::fs::create_dir_all(&dir).unwrap();
-        append(&dir.join("0.log"), b"ERROR x\n");
-        logs.push(dir.join("0.log"));
+        let log = pod_log(r, b"ns", pod, "app");
+        append(&log, b"ERROR x\n");
+        logs.push(log);
     }
     let e = Exporter::start(&log_config(
         "pods",
@@ -330,11 +328,10 @@ fn reload_lowering_max_series_folds_the_newest_sets_into_the_overflow() {
     // One at a time, so that a is the oldest set and c the newest.
     let mut logs = Vec::new();
     for pod in ["a", "b", "c"] {
-        let dir = r.join(format!("ns_{pod}_u-{pod}/app"));
-        std::fs::create_dir_all(&dir).unwrap();
-        append(&dir.join("0.log"), b"ERROR x\n");
+        let log = pod_log(r, b"ns", pod, "app");
+        append(&log, b"ERROR x\n");
         wait_path_levels(&e, "pods", &format!("pod=\"{pod}\""), (1, 0, 0));
-        logs.push(dir.join("0.log"));
+        logs.push(log);
     }
     append(&logs[2], b"fine\n");
     wait_path_levels(&e, "pods", "pod=\"c\"", (1, 0, 1));
@@ -370,9 +367,7 @@ fn service_from_counts_a_service_past_the_cap_on_its_status_row() {
         )
     ));
     let pod = |name: &str, container: &str, text: &[u8]| {
-        let dir = r.join(format!("ns_{name}_u-{name}/{container}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        append(&dir.join("0.log"), text);
+        append(&pod_log(r, b"ns", name, container), text);
     };
     pod("g", "ghost", b"ERROR g\n");
     wait_path_levels(&e, "pods", "microservice=\"ghost\"", (1, 0, 0));

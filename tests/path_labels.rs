@@ -4,24 +4,10 @@
 
 mod common;
 
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-
-/// `root/<ns>_<pod>_uid-<pod>/<container>/0.log`, created empty.
-fn pod_log(root: &Path, ns: &[u8], pod: &str, container: &str) -> PathBuf {
-    let mut dir = root.as_os_str().as_bytes().to_vec();
-    dir.push(b'/');
-    dir.extend_from_slice(ns);
-    dir.extend_from_slice(format!("_{pod}_uid-{pod}/{container}").as_bytes());
-    let dir = PathBuf::from(std::ffi::OsStr::from_bytes(&dir));
-    std::fs::create_dir_all(&dir).unwrap();
-    let log = dir.join("0.log");
-    append(&log, b"");
-    log
-}
 
 /// A log `pods` over `root` in the kubelet layout, plus `extra` YAML.
 fn config(root: &Path, extra: &str) -> String {

@@ -2,7 +2,8 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::Exporter;
@@ -85,4 +86,17 @@ pub fn container_record(format: &str, stream: &str, tag: &str, msg: &str) -> Str
     };
     let r = serde_json::json!({"log": log, "stream": stream, "time": "2026-11-29T10:00:00Z"});
     format!("{r}\n")
+}
+
+/// `root/<ns>_<pod>_uid-<pod>/<container>/0.log`, created empty.
+pub fn pod_log(root: &Path, ns: &[u8], pod: &str, container: &str) -> PathBuf {
+    let mut dir = root.as_os_str().as_bytes().to_vec();
+    dir.push(b'/');
+    dir.extend_from_slice(ns);
+    dir.extend_from_slice(format!("_{pod}_uid-{pod}/{container}").as_bytes());
+    let dir = PathBuf::from(std::ffi::OsStr::from_bytes(&dir));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("0.log");
+    append(&log, b"");
+    log
 }

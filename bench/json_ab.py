@@ -32,7 +32,7 @@ def main():
     for _ in range(rounds):
         for binary in binaries:
             cpu = run(binary, cfg, free_port(), work, lines,
-                      'vitals_log_lines_total{log="bench",level="error"}', want["error"])
+                      'vitals_log_lines_total{log="bench",level="error"}', want["error"], log)
             print(f"RESULT json_ab binary={binary} lines={lines} bytes={size} cpu_s={cpu:.2f} "
                   f"mb_per_cpu_s={size / 1e6 / max(cpu, 0.01):.0f}", flush=True)
 

@@ -15,6 +15,7 @@ pub(crate) use numbers::{Number, NumberKind};
 
 mod anchored;
 mod numbers;
+mod sequence;
 
 /// Where each capture group of a match lies in its haystack, by group index.
 type Spans = [Option<(usize, usize)>];

@@ -160,3 +160,56 @@ fn near_miss_floods_and_long_numbers_keep_exact_values() {
         "{m}"
     );
 }
+
+/// The shipped nginx pattern is matched without an automaton (a plain
+/// sequence, `logs/matcher/sequence.rs`): what the regex crate decides for
+/// odd bytes must still hold, line by line.
+#[test]
+fn the_nginx_example_keeps_regex_semantics_on_odd_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    append(&log, b"");
+    let nginx = std::fs::read_to_string("deploy/examples/nginx.yaml")
+        .unwrap()
+        .replace("/var/log/nginx/access.log", log.to_str().unwrap());
+    let e = Exporter::start(&nginx);
+    let head = b"::1 - - [30/Nov/2026:03:00:00 +0000] \"GET / HTTP/1.1\" ";
+    let line = |tail: &[u8]| [&head[..], tail, b"\n"].concat();
+    let mut text = Vec::new();
+    // Counted: UTF-8 in the user agent, nginx's `\x22` for a quote, CRLF.
+    text.extend(line("200 10 \"-\" \"caf\u{e9} agent\" 0.5".as_bytes()));
+    text.extend(line(br#"200 20 "-" "say \x22hi\x22" 0.25"#));
+    let mut crlf = line(br#"404 30 "-" "curl" 2"#);
+    crlf.insert(crlf.len() - 1, b'\r');
+    text.extend(crlf);
+    // Not counted: a byte that is not UTF-8 (`[^"\n]` is a Unicode class),
+    // a four-digit status, a value followed by more text, a user agent
+    // left open for 1 MiB (then a counted line: no state carried over).
+    text.extend(line(b"200 40 \"-\" \"bad \xff byte\" 0.5"));
+    text.extend(line(br#"2000 50 "-" "curl" 0.5"#));
+    text.extend(line(br#"200 60 "-" "curl" 0.5 extra"#));
+    let mut open = line(br#"200 70 "-" ""#);
+    open.splice(open.len() - 1.., vec![b'a'; 1 << 20]);
+    open.push(b'\n');
+    text.extend(open);
+    text.extend(line(br#"500 80 "-" "curl" 1"#));
+    append(&log, &text);
+    let series = |name: &str, status: &str| {
+        format!(
+            "vitals_log_pattern_{name}{{log=\"nginx\",pattern=\"requests\",status=\"{status}\"}}"
+        )
+    };
+    e.wait_value(&series("value_seconds_count", "500"), 1.0);
+    let m = e.metrics();
+    let get = |s: String| sample(&m, &s);
+    assert_eq!(get(series("value_seconds_count", "200")), Some(2.0), "{m}");
+    assert_eq!(get(series("value_seconds_sum", "200")), Some(0.75), "{m}");
+    assert_eq!(get(series("sum_bytes_total", "200")), Some(30.0), "{m}");
+    assert_eq!(get(series("value_seconds_sum", "404")), Some(2.0), "{m}");
+    assert_eq!(get(series("sum_bytes_total", "500")), Some(80.0), "{m}");
+    assert_eq!(
+        sample(&m, "vitals_log_lines_total{log=\"nginx\",level=\"other\"}"),
+        Some(8.0),
+        "{m}"
+    );
+}

@@ -130,6 +130,11 @@ impl PrefixSearch {
     }
 
     #[cfg(test)]
+    pub(super) fn is_sequence(&self) -> bool {
+        self.sequence.is_some()
+    }
+
+    #[cfg(test)]
     pub(super) fn starts(&self) -> Vec<Vec<u8>> {
         let bytes = |s: &Start| s.bits.to_le_bytes()[..s.mask.count_ones() as usize / 8].to_vec();
         self.starts.iter().map(bytes).collect()

@@ -330,4 +330,4 @@ impl ByteSet {
 
 #[cfg(test)]
 #[path = "sequence_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -8,7 +8,7 @@ use regex_automata::{Anchored, Input};
 
 /// Pieces of patterns: some are refused (`\d`, `*?`), some
 /// accepted only where what follows cannot begin with their bytes.
-const ATOMS: &[&str] = &[
+pub(in crate::logs::matcher) const ATOMS: &[&str] = &[
     "a",
     "\"",
     " ",
@@ -28,7 +28,8 @@ const ATOMS: &[&str] = &[
     "^",
     "$",
 ];
-const REPEATS: &[&str] = &["", "", "*", "+", "?", "{2}", "{1,3}", "*?"];
+pub(in crate::logs::matcher) const REPEATS: &[&str] =
+    &["", "", "*", "+", "?", "{2}", "{1,3}", "*?"];
 
 fn parse(pattern: &str) -> Option<Hir> {
     regex_syntax::ParserBuilder::new()

@@ -246,6 +246,48 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1500))]
+
+    /// Random patterns that begin with a literal (so that they may take the
+    /// prefix search, and often a sequence): the same hits as the regex
+    /// crate's own search, over bytes that are not UTF-8 too.
+    #[test]
+    fn random_patterns_find_what_the_general_search_finds(
+        first in proptest::sample::select(vec!["a", "\"", "=", "\" "]),
+        pieces in proptest::collection::vec(
+            (0..super::sequence::tests::ATOMS.len(), 0..super::sequence::tests::REPEATS.len(), proptest::bool::ANY),
+            0..6,
+        ),
+        text in proptest::collection::vec(
+            proptest::sample::select(b"a\" =09z\r\n\xc3\xa9\xff\x80".to_vec()), 0..120),
+    ) {
+        use super::sequence::tests::{ATOMS, REPEATS};
+        let mut regex = regex_syntax::escape(first);
+        let mut labels = Vec::new();
+        for (k, (atom, rep, group)) in pieces.iter().enumerate() {
+            let piece = format!("{}{}", ATOMS[*atom], REPEATS[*rep]);
+            if *group {
+                labels.push(format!("g{k}"));
+                regex += &format!("(?P<g{k}>{piece})");
+            } else {
+                regex += &piece;
+            }
+        }
+        if regex::bytes::Regex::new(&regex).is_err() {
+            return Ok(());
+        }
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let mut fast = LinePattern::new(&pattern(&regex, &labels));
+        if fast.prefix.is_none() {
+            return Ok(());
+        }
+        let mut general = fast.clone();
+        general.prefix = None;
+        proptest::prop_assert_eq!(hits(&mut fast, &text), hits(&mut general, &text), "{}", regex);
+    }
+}
+
 #[test]
 fn the_nginx_example_takes_the_prefix_search() {
     let p = LinePattern::new(&pattern(
@@ -256,6 +298,8 @@ fn the_nginx_example_takes_the_prefix_search() {
     // `"GET` is refused by its second byte, without a one-pass search.
     let want: Vec<Vec<u8>> = (b'1'..=b'5').map(|d| vec![b'"', b' ', d]).collect();
     assert_eq!(prefix.starts(), want);
+    // And it is matched as a plain sequence, without the one-pass DFA.
+    assert!(prefix.is_sequence());
 }
 
 #[test]

@@ -5,6 +5,10 @@
 //!
 //! `cargo run --release --example logformat_speed [MB]`
 
+// `cargo test --all-targets` builds examples as tests too: without this the logformat unit tests
+// (compiled in through the module below) ran a second time there.
+#![cfg(not(test))]
+
 // The module is crate-private and a leaf (no `crate::` imports), so the example compiles its
 // source directly rather than widening the library's API for a measurement.
 #[allow(dead_code, unused_imports)]

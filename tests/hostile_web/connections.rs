@@ -253,7 +253,21 @@ fn http2_stream_limits_and_rapid_reset() {
         .expect("the flood must be cut short well within 30 s")
         .expect_err("a rapid-reset flood must lose its connection");
     eprintln!("rapid reset cut after {sent} streams: {err:?}");
-    assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err:?}");
+    // The server sends GOAWAY(ENHANCE_YOUR_CALM) and closes the socket with
+    // the flood's frames unread, which resets it: on a loaded machine the
+    // client's next write meets that reset before its connection task has
+    // read the GOAWAY (seen twice in full-suite runs beside builds).
+    let cut_by_server = err.get_io().is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        )
+    });
+    assert!(
+        err.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) || cut_by_server,
+        "{err:?}"
+    );
+    assert!(sent < 20_000, "{sent}");
     let start = Instant::now();
     let (status, _, body) = e.get("/metrics");
     let took = start.elapsed();

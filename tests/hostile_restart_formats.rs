@@ -1,6 +1,8 @@
 //! Container messages split into partial records across an exporter
 //! restart: the head read before the stop is joined again with the tail
-//! written after it, counted once, and never from another file.
+//! written after it, counted once, and never from another file. And across
+//! a rotation while running, where the tail is in the file that replaces
+//! the head's.
 
 mod common;
 
@@ -229,4 +231,54 @@ fn a_message_split_across_a_reload_is_joined_whole() {
     );
     wait_levels(&e, "app", (1, 0, 0));
     assert_eq!(e.value(&series("parse_errors")), Some(0.0));
+}
+
+/// kubelet rotates a container's log between two records of one long line
+/// (renamed away, the runtime reopens a new file): the head, in the file
+/// renamed away, is joined with the tail written to the new file and
+/// counted once, by the level the head holds.
+#[test]
+fn a_message_split_across_a_rotation_while_running_is_joined_whole() {
+    for format in ["cri", "docker"] {
+        let r = Restarts::new(&format!("    format: {format}\n    inner_format: json\n"));
+        let rec = |tag, msg| container_record(format, "stdout", tag, msg);
+        let e = r.start();
+        r.write(
+            &e,
+            &[
+                rec("F", r#"{"level":"info"}"#),
+                rec("P", r#"{"level":"err"#),
+            ],
+        );
+        let rotated = r.dir.path().join("app.log.20261130-040000");
+        std::fs::rename(&r.log, &rotated).unwrap();
+        append(
+            &r.log,
+            rec("F", r#"or","msg":"cut by the rotation"}"#).as_bytes(),
+        );
+        append(&r.log, rec("F", r#"{"level":"warn"}"#).as_bytes());
+        // Before: the head was dropped with the rotated file and the tail
+        // alone counted as a malformed `other` line: (0, 1, 2), 1 error.
+        wait_levels(&e, "app", (1, 1, 1));
+        assert_eq!(
+            e.value(&series("parse_errors")),
+            Some(0.0),
+            "{format}\n{}",
+            e.log()
+        );
+
+        // The rotation seen before the new file exists (the runtime reopens
+        // it a moment later), and the new file rotated in turn before the
+        // message ends: three files, one message.
+        append(&r.log, rec("P", r#"{"msg":"a","#).as_bytes());
+        for (k, piece) in [r#""level":"#, r#""warning"}"#].iter().enumerate() {
+            let rotations = e.value(&series("rotations")).unwrap_or(0.0);
+            std::fs::rename(&r.log, r.dir.path().join(format!("app.log.{k}"))).unwrap();
+            e.wait_value(&series("rotations"), rotations + 1.0);
+            let tag = if k == 0 { "P" } else { "F" };
+            append(&r.log, rec(tag, piece).as_bytes());
+        }
+        wait_levels(&e, "app", (1, 2, 1));
+        assert_eq!(e.value(&series("parse_errors")), Some(0.0), "{format}");
+    }
 }

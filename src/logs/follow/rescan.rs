@@ -328,9 +328,38 @@ impl<O: LogObserver> Follower<O> {
         if self.damaged && !self.started {
             tracing::warn!(log = %self.source.name, path = %path.display(), start_at = ?self.source.start_at, "position lost with the damaged positions file; start_at applies");
         }
+        if self.started && t.pos == 0 && !t.copy {
+            t.partial = self.carry_partial(path);
+        }
         tracing::debug!(log = %self.source.name, path = %path.display(), offset = t.pos, "following file");
         self.files.push(t);
         self.dirty = true;
         Some(id)
+    }
+
+    /// A container message whose first records are in the file that held
+    /// `path` until now (rotated away: kubelet renames the log, then the
+    /// runtime reopens it mid-message): read that file to its end, then
+    /// hand its message over to the new file, where the rest will come.
+    fn carry_partial(&mut self, path: &Path) -> Option<Partial> {
+        // The predecessor is marked rotated, or still seems live if this is
+        // the rescan that finds both: paths are compared only then (10 000
+        // new pods' files would each compare 10 000 paths).
+        let followed_here = self.globbed.contains(path);
+        let old = (self.files.iter().enumerate())
+            .filter(|(_, t)| {
+                (t.detached.is_some() || followed_here)
+                    && t.partial.is_some()
+                    && t.path.as_os_str() == path.as_os_str()
+            })
+            // The file rotated last (or not marked rotated yet).
+            .max_by_key(|(_, t)| t.detached.map_or((1, None), |d| (0, Some(d))))
+            .map(|(i, _)| i)?;
+        self.read_one(old);
+        let carried = self.files[old].partial.take()?.carried();
+        if carried.is_some() {
+            tracing::debug!(log = %self.source.name, path = %path.display(), "a container message goes on in the file that replaced its first one");
+        }
+        carried
     }
 }

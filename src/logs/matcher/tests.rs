@@ -247,23 +247,25 @@ proptest::proptest! {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1500))]
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
 
     /// Random patterns that begin with a literal (so that they may take the
-    /// prefix search, and often a sequence): the same hits as the regex
-    /// crate's own search, over bytes that are not UTF-8 too.
+    /// prefix search, and often a sequence), under each inline flag: the
+    /// same hits as the regex crate's own search, over bytes that are not
+    /// UTF-8 too (`k` and the Kelvin sign for case folding).
     #[test]
     fn random_patterns_find_what_the_general_search_finds(
+        flags in proptest::sample::select(vec!["", "", "(?i)", "(?U)", "(?-u)", "(?x)", "(?-R)", "(?s)", "(?iU-u)"]),
         first in proptest::sample::select(vec!["a", "\"", "=", "\" "]),
         pieces in proptest::collection::vec(
             (0..super::sequence::tests::ATOMS.len(), 0..super::sequence::tests::REPEATS.len(), proptest::bool::ANY),
-            0..6,
+            0..8,
         ),
         text in proptest::collection::vec(
-            proptest::sample::select(b"a\" =09z\r\n\xc3\xa9\xff\x80".to_vec()), 0..120),
+            proptest::sample::select(b"a\" =09zk\r\n\xc3\xa9\xff\x80\xe2\x84\xaa".to_vec()), 0..120),
     ) {
         use super::sequence::tests::{ATOMS, REPEATS};
-        let mut regex = regex_syntax::escape(first);
+        let mut regex = format!("{flags}{}", regex_syntax::escape(first));
         let mut labels = Vec::new();
         for (k, (atom, rep, group)) in pieces.iter().enumerate() {
             let piece = format!("{}{}", ATOMS[*atom], REPEATS[*rep]);
@@ -322,4 +324,67 @@ fn failed_candidates_past_the_byte_budget_hand_over_to_the_general_search() {
     ));
     assert_eq!(hits(&mut fast, &block), [vec![b"2".to_vec()]]);
     assert_eq!(hits(&mut general, &block), [vec![b"2".to_vec()]]);
+}
+
+/// Constructs the random generators reach rarely (large counts, non-ASCII
+/// ranges, class intersections, lazy and swapped greed, `\r` before an
+/// anchor, empty groups), over lines cut at every length: the same hits
+/// as the regex crate's search, whether or not they take a sequence.
+#[test]
+fn odd_patterns_on_cut_lines_find_what_the_general_search_finds() {
+    let patterns = [
+        r#""[a-z]{300}"#,
+        r#""[^"\n]{2,}""#,
+        r#""(?P<a>)(?P<b>[0-9]*)(?:(c))?"#,
+        r#""[^"\n\r]*$"#,
+        r#"(?-R)"[^"\n\r]*$"#,
+        r#""[^"\n]*?""#,
+        r#"(?U)"[0-9]*?x"#,
+        r#"(?i)"[a-z]+="#,
+        r#""\r$"#,
+        r#"(?-R)"\r^"#,
+        r#""\r^x"#,
+        r#""(?-u:[\x80-\xff])+""#,
+        r#""\x{80}*""#,
+        r#""[\x{80}-\x{10FFFF}]*""#,
+        r#""[^\x00-\x7f]+=""#,
+        r#""[^"\n\x{80}]*""#,
+        r#""[\t-\r&&[^\n]]*x"#,
+        r#""[[:alpha:]]+="#,
+    ];
+    let mut long = b"\"".to_vec();
+    long.extend([b'a'; 400]);
+    long.extend_from_slice(b"x\"\xc3\xa9=\"");
+    let lines: [&[u8]; 13] = [
+        b"\"abc\r\n\"x\"\n",
+        b"x\"\xc3\xa9\"",
+        b"\"\xc3\"\"\xe2\x84\xaa\"",
+        b"\"\xe2\x84\"=",
+        b"\"\xf0\x9f\x98\x80\"=x",
+        b"\"\x80\xff=\"",
+        b"\"\r\rx\"\rx",
+        b"\"12c\"\n\"",
+        b"\"\t\x0b\x0c\rx",
+        b"\"K=\"\xc5\xbf=",
+        b"\"\r",
+        b"\"",
+        &long,
+    ];
+    for regex in patterns {
+        let mut fast =
+            LinePattern::new(&pattern(regex, &["a", "b"][..regex.matches("?P<").count()]));
+        assert!(fast.prefix.is_some(), "{regex} has no prefix search");
+        let mut general = fast.clone();
+        general.prefix = None;
+        for line in lines {
+            for cut in 0..=line.len() {
+                let text = &line[..cut];
+                assert_eq!(
+                    hits(&mut fast, text),
+                    hits(&mut general, text),
+                    "{regex} {text:?}"
+                );
+            }
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! Container messages split into partial records across an exporter
 //! restart: the head read before the stop is joined again with the tail
 //! written after it, counted once, and never from another file. And across
-//! a rotation while running, where the tail is in the file that replaces
-//! the head's.
+//! a rotation while running or a copytruncate, where the tail is in the
+//! file that replaces the head's, or at the start of the truncated one.
 
 mod common;
 
@@ -279,6 +279,66 @@ fn a_message_split_across_a_rotation_while_running_is_joined_whole() {
             append(&r.log, rec(tag, piece).as_bytes());
         }
         wait_levels(&e, "app", (1, 2, 1));
+        assert_eq!(e.value(&series("parse_errors")), Some(0.0), "{format}");
+    }
+}
+
+/// logrotate's copytruncate on a docker json-file log between two records
+/// of one long line: the head is read from the copy, the tail is written
+/// to the truncated file from its start, and the message is counted once.
+#[test]
+fn a_message_split_across_a_copytruncate_is_joined_whole() {
+    for format in ["cri", "docker"] {
+        let r = Restarts::new(&format!("    format: {format}\n    inner_format: json\n"));
+        let rec = |tag, msg| container_record(format, "stdout", tag, msg);
+        let mut e = r.start();
+        r.write(
+            &e,
+            &[
+                rec("F", r#"{"level":"info"}"#),
+                rec("P", r#"{"level":"err"#),
+            ],
+        );
+        // The last record reaches only the copy: read there, not lost.
+        append(&r.log, rec("P", r#"or","#).as_bytes());
+        std::fs::copy(&r.log, r.dir.path().join("app.log.1")).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&r.log)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(
+            &r.log,
+            rec("F", r#""msg":"cut by copytruncate"}"#).as_bytes(),
+        );
+        append(&r.log, rec("F", r#"{"level":"warn"}"#).as_bytes());
+        // Before: the head was left in the copy and the tail alone counted
+        // as a malformed `other` line: (0, 1, 2), 1 error.
+        wait_levels(&e, "app", (1, 1, 1));
+        assert_eq!(e.value(&series("parse_errors")), Some(0.0), "{format}");
+        e.wait_value(&series("truncations"), 1.0);
+
+        // The same while the exporter is stopped: the head read before the
+        // stop is joined again in the copy, the tail read after the start.
+        let read = e.value(&series("read_bytes")).unwrap_or(0.0);
+        let head = rec("P", r#"{"level":"warn"#);
+        append(&r.log, head.as_bytes());
+        e.wait_value(&series("read_bytes"), read + head.len() as f64);
+        e.stop();
+        append(&r.log, rec("P", r#"ing","#).as_bytes());
+        std::fs::copy(&r.log, r.dir.path().join("app.log.2")).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&r.log)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&r.log, rec("F", r#""msg":"cut while stopped"}"#).as_bytes());
+        // A new process counts from zero: the one joined message only
+        // (before: its tail alone, malformed, (0, 0, 1)).
+        let e = r.start();
+        wait_levels(&e, "app", (0, 1, 0));
         assert_eq!(e.value(&series("parse_errors")), Some(0.0), "{format}");
     }
 }

@@ -314,7 +314,8 @@ impl<O: LogObserver> Follower<O> {
                     c.resume_at(s.offset);
                     // The copy holds the bytes the position was saved on.
                     self.replay(&mut c, &s.pending);
-                    self.read_copy(c);
+                    // A message unfinished there goes on in the truncated file.
+                    t.partial = self.read_copy(c).and_then(Partial::carried);
                 }
             }
         } else if !self.started && !self.resumed && self.source.start_at == StartAt::End && size > 0

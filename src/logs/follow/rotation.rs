@@ -11,6 +11,7 @@ use super::file::Tracked;
 use super::{Follower, ROTATED_AWAY_MAX};
 use crate::logs::checkpoint::{read_exact_at, read_head, FileId, Fingerprint};
 use crate::logs::open::open_regular;
+use crate::logs::structured::Partial;
 use crate::logs::LogObserver;
 
 impl<O: LogObserver> Follower<O> {
@@ -160,6 +161,7 @@ impl<O: LogObserver> Follower<O> {
         let copy = self.find_copy(&t.path, t.fingerprint, t.line_start, t.tail);
         tracing::info!(log = %self.source.name, path = %t.path.display(), copy = ?copy.as_ref().map(|c| c.0.display().to_string()), "file truncated; reading from its start");
         let copied = copy.is_some();
+        let mut head = None;
         if let Some((copy_path, file, id)) = copy {
             // The copy holds the same bytes we read, then the rest.
             let t = &mut self.files[i];
@@ -178,7 +180,7 @@ impl<O: LogObserver> Follower<O> {
             c.recent.clone_from(&t.recent);
             c.tail = t.tail;
             c.series.clone_from(&t.series);
-            self.read_copy(c);
+            head = self.read_copy(c);
         }
         let t = &mut self.files[i];
         self.scanner.finish_line(t);
@@ -189,15 +191,20 @@ impl<O: LogObserver> Follower<O> {
         t.resume_at(kept.unwrap_or(0));
         t.fingerprint = Fingerprint::read(&t.file, Fingerprint::MAX_LEN).unwrap_or_default();
         self.dirty = true;
+        // A container message whose head was read up to the copy's end
+        // goes on in the truncated file, from its start.
+        self.files[i].partial = head.and_then(Partial::carried);
     }
 
     /// Reads copy `c` from its position to its end, then keeps it known at
-    /// its end: a glob that matches it must not read it again.
-    pub(super) fn read_copy(&mut self, mut c: Tracked) {
+    /// its end: a glob that matches it must not read it again. Returns the
+    /// container records still being joined at its end.
+    pub(super) fn read_copy(&mut self, mut c: Tracked) -> Option<Partial> {
         if let Err(e) = self.scanner.drain(&mut c) {
             tracing::warn!(log = %self.source.name, path = %c.path.display(), error = %e, "reading the copy failed");
         }
         self.scanner.finish_line(&mut c);
+        let partial = c.partial.take();
         if let Ok(m) = c.file.metadata() {
             c.resume_at(m.len());
         }
@@ -216,6 +223,7 @@ impl<O: LogObserver> Follower<O> {
                 self.files.push(c);
             }
         }
+        partial
     }
 
     /// Whether new file `c` (of `size` bytes) is a copy of a followed file:

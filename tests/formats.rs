@@ -204,21 +204,18 @@ fn cri_rotation_and_restart_keep_exact_counts() {
     e.wait_value("vitals_log_files_followed{log=\"app\"}", 1.0);
     append(&log, cri("stdout", "F", r#"{"level":"error"}"#).as_bytes());
     append(&log, cri("stdout", "P", r#"{"level":"#).as_bytes());
-    // Rotated while a record is partial: the old file is read to its end,
-    // its unfinished message is not counted.
+    // Rotated while a message is partial: the old file is read to its end,
+    // and the message goes on in the new file (the runtime's next record
+    // of that stream), joined whole.
     std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
-    append(&log, cri("stdout", "F", r#"{"level":"warn"}"#).as_bytes());
+    append(&log, cri("stdout", "F", r#""warn"}"#).as_bytes());
     wait_levels(&e, "app", (1, 1, 0));
     let head = cri("stdout", "P", r#"{"level":"info","msg":""#);
     append(&log, head.as_bytes());
-    let written = [
-        r#"{"level":"error"}"#,
-        r#"{"level":"#,
-        r#"{"level":"warn"}"#,
-    ]
-    .iter()
-    .map(|m| cri("stdout", "F", m).len())
-    .sum::<usize>()
+    let written = [r#"{"level":"error"}"#, r#"{"level":"#, r#""warn"}"#]
+        .iter()
+        .map(|m| cri("stdout", "F", m).len())
+        .sum::<usize>()
         + head.len();
     e.wait_value(&series("read_bytes"), written as f64);
     e.stop();

@@ -269,14 +269,21 @@ fn a_message_split_across_a_rotation_while_running_is_joined_whole() {
 
         // The rotation seen before the new file exists (the runtime reopens
         // it a moment later), and the new file rotated in turn before the
-        // message ends: three files, one message.
-        append(&r.log, rec("P", r#"{"msg":"a","#).as_bytes());
+        // message ends: three files, one message. Each record is read
+        // before the next rename (a file renamed away before it is ever
+        // seen is followed under its new name, outside this chain).
+        let mut read = e.value(&series("read_bytes")).unwrap_or(0.0);
+        let mut write = |record: String| {
+            append(&r.log, record.as_bytes());
+            read += record.len() as f64;
+            e.wait_value(&series("read_bytes"), read);
+        };
+        write(rec("P", r#"{"msg":"a","#));
         for (k, piece) in [r#""level":"#, r#""warning"}"#].iter().enumerate() {
             let rotations = e.value(&series("rotations")).unwrap_or(0.0);
             std::fs::rename(&r.log, r.dir.path().join(format!("app.log.{k}"))).unwrap();
             e.wait_value(&series("rotations"), rotations + 1.0);
-            let tag = if k == 0 { "P" } else { "F" };
-            append(&r.log, rec(tag, piece).as_bytes());
+            write(rec(if k == 0 { "P" } else { "F" }, piece));
         }
         wait_levels(&e, "app", (1, 2, 1));
         assert_eq!(e.value(&series("parse_errors")), Some(0.0), "{format}");

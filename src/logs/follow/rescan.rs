@@ -347,11 +347,10 @@ impl<O: LogObserver> Follower<O> {
         // the rescan that finds both: paths are compared only then (10 000
         // new pods' files would each compare 10 000 paths).
         let followed_here = self.globbed.contains(path);
+        // Its records may not have been read yet: it is read first.
         let old = (self.files.iter().enumerate())
             .filter(|(_, t)| {
-                (t.detached.is_some() || followed_here)
-                    && t.partial.is_some()
-                    && t.path.as_os_str() == path.as_os_str()
+                (t.detached.is_some() || followed_here) && t.path.as_os_str() == path.as_os_str()
             })
             // The file rotated last (or not marked rotated yet).
             .max_by_key(|(_, t)| t.detached.map_or((1, None), |d| (0, Some(d))))

@@ -158,18 +158,6 @@ fn open_append(path: &Path) -> std::fs::File {
         .unwrap()
 }
 
-/// logrotate's copytruncate: copy (into a new or an existing file, as `cp`
-/// does), then truncate the live file under its writer.
-fn copytruncate(log: &Path, copy: &Path) {
-    std::fs::copy(log, copy).unwrap();
-    OpenOptions::new()
-        .write(true)
-        .open(log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
-}
-
 #[test]
 fn copytruncate_of_a_file_with_a_banner_while_running() {
     for watch in ["poll", "inotify"] {

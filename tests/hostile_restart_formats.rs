@@ -308,13 +308,7 @@ fn a_message_split_across_a_copytruncate_is_joined_whole() {
         );
         // The last record reaches only the copy: read there, not lost.
         append(&r.log, rec("P", r#"or","#).as_bytes());
-        std::fs::copy(&r.log, r.dir.path().join("app.log.1")).unwrap();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&r.log)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        copytruncate(&r.log, &r.dir.path().join("app.log.1"));
         append(
             &r.log,
             rec("F", r#""msg":"cut by copytruncate"}"#).as_bytes(),
@@ -334,13 +328,7 @@ fn a_message_split_across_a_copytruncate_is_joined_whole() {
         e.wait_value(&series("read_bytes"), read + head.len() as f64);
         e.stop();
         append(&r.log, rec("P", r#"ing","#).as_bytes());
-        std::fs::copy(&r.log, r.dir.path().join("app.log.2")).unwrap();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&r.log)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        copytruncate(&r.log, &r.dir.path().join("app.log.2"));
         append(&r.log, rec("F", r#""msg":"cut while stopped"}"#).as_bytes());
         // A new process counts from zero: the one joined message only
         // (before: its tail alone, malformed, (0, 0, 1)).

@@ -158,13 +158,7 @@ impl Subject {
         } else {
             self.dir.join(format!("app.log.{}", self.rotations))
         };
-        std::fs::copy(&self.log, copy).unwrap();
-        OpenOptions::new()
-            .write(true)
-            .open(&self.log)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        copytruncate(&self.log, &copy);
         self.start_generation();
     }
 

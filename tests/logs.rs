@@ -246,13 +246,7 @@ fn copytruncate_loses_nothing() {
         writeln!(w, "ERROR phase1 {i}").unwrap();
     }
     // copytruncate, immediately, while the writer keeps its descriptor.
-    std::fs::copy(&log, s.path("app.log.1")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    copytruncate(&log, &s.path("app.log.1"));
     for i in 0..1000 {
         writeln!(w, "WARNING phase2 {i}").unwrap();
     }

@@ -53,24 +53,18 @@ impl Partial {
             })
         })
     }
-}
 
-impl Partial {
     /// The messages being joined in a file rotated away, for the file that
     /// replaces it at its path: the runtime goes on writing them there. Their
     /// offsets were in the old file: the new file's checkpoint records a
     /// message from its first record there, and a restart before that loses
     /// the head.
     pub(crate) fn carried(self) -> Option<Self> {
-        self.is_joining().then_some(Partial {
+        let joining = self.start.iter().any(Option::is_some);
+        joining.then_some(Partial {
             start: [None; 2],
             ..self
         })
-    }
-
-    /// Whether a message is being joined (on either stream).
-    pub(crate) fn is_joining(&self) -> bool {
-        self.start.iter().any(Option::is_some)
     }
 
     /// Bytes held for messages being joined, or kept for the next.

@@ -18,6 +18,18 @@ pub fn append(path: &Path, bytes: &[u8]) {
     f.write_all(bytes).unwrap();
 }
 
+/// logrotate's copytruncate: copy (into a new or an existing file, as `cp`
+/// does), then truncate the live file under its writer.
+pub fn copytruncate(log: &Path, copy: &Path) {
+    std::fs::copy(log, copy).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
 /// Error, warning and other lines of `log` (-1 when absent).
 pub fn levels_of(e: &Exporter, log: &str) -> (i64, i64, i64) {
     let m = e.metrics();

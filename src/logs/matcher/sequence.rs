@@ -106,6 +106,16 @@ impl Sequence {
 }
 
 impl Repeat {
+    fn new(set: ByteSet, min: u32, max: Option<u32>) -> Self {
+        let stops = set.stops();
+        Repeat {
+            set,
+            min,
+            max,
+            stops,
+        }
+    }
+
     /// Where the greedy repetition starting at `p` ends, or `None` if it
     /// takes fewer than `min` characters.
     #[inline]
@@ -242,18 +252,6 @@ fn greedy_is_exact(items: &[Item]) -> bool {
             Some(Item::Look(_)) | Some(Item::Save(_)) => false,
         }
     })
-}
-
-impl Repeat {
-    fn new(set: ByteSet, min: u32, max: Option<u32>) -> Self {
-        let stops = set.stops();
-        Repeat {
-            set,
-            min,
-            max,
-            stops,
-        }
-    }
 }
 
 impl ByteSet {
